@@ -1,0 +1,245 @@
+"""Reading uploaded files: format, encoding and delimiter sniffing.
+
+``ingest.read_table`` is the public entry point; this module holds the sniffing details.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.schema import IngestError
+
+_DELIMITERS = (",", ";", "\t", "|")
+_TEXT_FORMATS = {"csv", "tsv", "txt", "tab", "psv", "dat"}
+_FORMATS_HINT = "Upload a CSV, TSV, Parquet, Excel (.xlsx) or JSON file."
+
+
+def read_bytes(path_or_buffer: Any, filename: str | None) -> tuple[bytes, str]:
+    """The raw bytes of a path, bytes object or file-like object, and a name for messages."""
+    if isinstance(path_or_buffer, str | os.PathLike):
+        path = Path(path_or_buffer)
+        if not path.is_file():
+            raise IngestError(f"There is no file at {path}.", "Check the path and try again.")
+        return path.read_bytes(), filename or path.name
+    if isinstance(path_or_buffer, bytes | bytearray | memoryview):
+        return bytes(path_or_buffer), filename or "upload"
+    if hasattr(path_or_buffer, "read"):
+        if hasattr(path_or_buffer, "seek"):
+            path_or_buffer.seek(0)
+        data = path_or_buffer.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        name = filename or getattr(path_or_buffer, "name", None) or "upload"
+        return bytes(data), str(name)
+    raise IngestError(
+        f"Cannot read a {type(path_or_buffer).__name__} as a table.",
+        "Pass a file path, bytes or an open binary file.",
+    )
+
+
+def sniff_format(raw: bytes, name: str) -> str:
+    """One of parquet, excel, xls, json, text (delimited)."""
+    ext = Path(name).suffix.lower().lstrip(".")
+    if raw[:4] == b"PAR1":
+        return "parquet"
+    if raw[:4] == b"PK\x03\x04":
+        return "excel"
+    if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    if ext in {"json", "jsonl", "ndjson"}:
+        return "json"
+    if ext in {"parquet", "pq"}:
+        return "parquet"
+    if ext in {"xlsx", "xlsm"}:
+        return "excel"
+    head = raw[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        return "json"
+    return "text"
+
+
+def decode(raw: bytes, name: str) -> tuple[str, str]:
+    """Decode text, detecting UTF-8 (with or without BOM), UTF-16 (BOM) and latin-1/cp1252."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16"), "utf-16"
+    if b"\x00" in raw[:8192]:
+        raise IngestError(
+            f"{name} looks like a binary file, not a table.", _FORMATS_HINT
+        )
+    if raw[:3] == b"\xef\xbb\xbf":
+        try:
+            return raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text, encoding = raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("latin-1"), "latin-1"
+    sample = text[:20000]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\r\n\t")
+    if sample and controls / len(sample) > 0.01:
+        raise IngestError(f"{name} looks like a binary file, not a table.", _FORMATS_HINT)
+    return text, encoding
+
+
+def sniff_delimiter(text: str, name: str) -> str:
+    """The delimiter whose field count is most consistent over the first lines."""
+    lines = [line for line in text[:200_000].splitlines()[:200] if line.strip()]
+    if Path(name).suffix.lower() in {".tsv", ".tab"} and lines and "\t" in lines[0]:
+        return "\t"
+    best, best_key = ",", (-1.0, 0)
+    for delim in _DELIMITERS:
+        try:
+            counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        modal, freq = Counter(counts).most_common(1)[0]
+        if modal < 2:
+            continue
+        key = (freq / len(counts), modal)
+        if key > best_key:
+            best, best_key = delim, key
+    return best
+
+
+def read_delimited(text: str, name: str) -> tuple[pd.DataFrame, str, list[dict[str, Any]]]:
+    """Read delimited text as strings; rows with too many fields are returned apart."""
+    if not text.strip():
+        raise IngestError(f"{name} is empty.", "Export the data again with its rows.")
+    delim = sniff_delimiter(text, name)
+    options = dict(
+        sep=delim, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=True
+    )
+    bad: list[dict[str, Any]] = []
+    try:
+        df = pd.read_csv(io.StringIO(text), engine="c", **options)
+    except pd.errors.ParserError:
+        def keep_bad(fields: list[str]) -> None:
+            bad.append({"fields": len(fields), "raw": delim.join(fields)[:500]})
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                df = pd.read_csv(
+                    io.StringIO(text), engine="python", on_bad_lines=keep_bad, **options
+                )
+            except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+                raise IngestError(
+                    f"{name} could not be read as delimited text ({_short(exc)}).",
+                    "Check that quotes are balanced and every row uses the same delimiter.",
+                ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise IngestError(f"{name} has no columns.", "Export it again with a header row.") from exc
+    except (csv.Error, ValueError) as exc:
+        raise IngestError(
+            f"{name} could not be read as delimited text ({_short(exc)}).",
+            "Check that quotes are balanced and every row uses the same delimiter.",
+        ) from exc
+    return df, delim, bad
+
+
+def read_json(text: str, name: str) -> pd.DataFrame:
+    """A JSON array of records, an object holding one, an object of columns, or JSON lines."""
+    stripped = text.strip()
+    try:
+        payload: Any = json.loads(stripped)
+    except json.JSONDecodeError:
+        try:
+            payload = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise IngestError(
+                f"{name} is not valid JSON (line {exc.lineno}: {exc.msg}).",
+                "Upload a JSON array of records, or one JSON object per line.",
+            ) from exc
+    if isinstance(payload, dict):
+        lists = [v for v in payload.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        if lists:
+            payload = lists[0]
+        elif payload and all(isinstance(v, list | dict) for v in payload.values()):
+            try:
+                return pd.DataFrame(payload).reset_index(drop=True)
+            except ValueError as exc:
+                raise IngestError(
+                    f"{name} holds JSON columns of different lengths.",
+                    "Upload a JSON array of records instead.",
+                ) from exc
+        else:
+            payload = [payload]
+    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+        raise IngestError(
+            f"{name} is JSON but not a list of records.",
+            'Upload records like [{"customer_id": "a1", "timestamp": "...", ...}, ...].',
+        )
+    df = pd.json_normalize(payload, max_level=1)
+    for col in df.columns:
+        if df[col].map(lambda v: isinstance(v, list | dict)).any():
+            df[col] = df[col].map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
+    return df
+
+
+def read_binary(raw: bytes, fmt: str, name: str) -> pd.DataFrame:
+    if fmt == "xls":
+        raise IngestError(
+            f"{name} is an old-style .xls workbook.",
+            "Save it as .xlsx or CSV in your spreadsheet program and upload that.",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "parquet":
+                return pd.read_parquet(io.BytesIO(raw))
+            return pd.read_excel(io.BytesIO(raw), sheet_name=0)
+    except Exception as exc:  # any reader failure means: not a usable file of that format
+        label = "Parquet" if fmt == "parquet" else "Excel"
+        raise IngestError(
+            f"{name} could not be read as {label} ({_short(exc)}).",
+            f"The file may be damaged or not really {label}. {_FORMATS_HINT}",
+        ) from exc
+
+
+def maybe_gunzip(raw: bytes, name: str) -> tuple[bytes, str]:
+    if raw[:2] != b"\x1f\x8b":
+        return raw, name
+    try:
+        return gzip.decompress(raw), name.removesuffix(".gz")
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"{name} is a damaged gzip file.", "Compress it again.") from exc
+
+
+def tidy_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Column names as unique, trimmed strings; blank names become column_N."""
+    names: list[str] = []
+    seen: Counter[str] = Counter()
+    for i, col in enumerate(df.columns, start=1):
+        label = str(col).strip()
+        if not label or label.startswith("Unnamed:"):
+            label = f"column_{i}"
+        seen[label] += 1
+        if seen[label] > 1:
+            label = f"{label}_{seen[label]}"
+        names.append(label)
+    df.columns = names
+    if df.shape[1] == 0:
+        raise IngestError(f"{name} has no columns.", "Export it again with a header row.")
+    return df
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
