@@ -117,3 +117,30 @@ def load(
     info = workspace.get(dataset_id)
     frame = nw.from_native(workspace.table(dataset_id))
     return canonical(frame, info.kind, filters)
+
+
+def load_with_feedback(
+    workspace: Workspace,
+    events_id: str,
+    feedback_id: str | None,
+    filters: Filters | None = None,
+) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
+    """Events and their linked feedback, filtered consistently, on one connection.
+
+    Feedback keeps the date filter; the other filters select customers through the events
+    (feedback of the customers whose events pass them) when feedback has a customer_id,
+    since a survey's own channel is not the channel of the journey being filtered.
+    """
+    con = workspace.cursor()
+    events = canonical(nw.from_native(workspace.table(events_id, con)), "events", filters)
+    if feedback_id is None:
+        return events, None
+    feedback = canonical(nw.from_native(workspace.table(feedback_id, con)), "feedback")
+    if not filters:
+        return events, feedback
+    feedback = apply_filters(feedback, Filters(start=filters.start, end=filters.end))
+    narrowing = filters.channels or filters.attributes
+    if narrowing and "customer_id" in feedback.collect_schema().names():
+        customers = events.select("customer_id").unique()
+        feedback = feedback.join(customers, on="customer_id", how="semi")
+    return events, feedback

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from analysis import overview
 from analysis.ingest import IngestResult
 from analysis.schema import AnalysisError, Kind, UnknownDatasetError
 
@@ -183,10 +184,15 @@ class Workspace:
         return None if rows.empty else _info(rows.to_dict("records")[0])
 
     # ------------------------------------------------------------------ data
-    def table(self, dataset_id: str) -> duckdb.DuckDBPyRelation:
-        """The stored dataset as a lazy DuckDB relation."""
+    def table(
+        self, dataset_id: str, con: duckdb.DuckDBPyConnection | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """The stored dataset as a lazy DuckDB relation.
+
+        Relations that are joined together must come from the same ``con``.
+        """
         self.get(dataset_id)
-        return self.cursor().table(_table(dataset_id))
+        return (con or self.cursor()).table(_table(dataset_id))
 
     def to_pandas(self, dataset_id: str) -> pd.DataFrame:
         return self.table(dataset_id).df()
@@ -230,7 +236,7 @@ class Workspace:
             source_name,
             linked_to,
             json.dumps(report.to_dict(), default=str),
-            json.dumps(profile or {}, default=str),
+            json.dumps(profile or overview.profile(result.data, report.kind), default=str),
         ]
         data = _storable(result.data)
         quarantine = _storable(result.quarantine)

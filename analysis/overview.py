@@ -1,0 +1,263 @@
+"""What a dataset holds and its headline KPIs (conversion, churn, NPS, CSAT, CES, revenue)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from analysis.frames import canonical, to_lazy
+from analysis.schema import CANONICAL, Kind
+
+CONVERSION_PATTERN = re.compile(
+    r"purchase|order (placed|completed|confirmed)|\bbuy\b|bought|checkout (complete|success)"
+    r"|subscribed|sign ?up|conver(sion|ted)|payment (succeeded|success)",
+    re.IGNORECASE,
+)
+CHURN_PATTERN = re.compile(
+    r"cancel|churn|unsubscri|close[ds]? account|account closed|terminat", re.IGNORECASE
+)
+_MAX_ATTRIBUTE_VALUES = 50
+_WEEK_ORIGIN = datetime(1969, 12, 29)
+
+
+def conversion_touchpoints(touchpoints: list[str]) -> list[str]:
+    """Touchpoints whose names read as a conversion (purchase, order placed, sign-up…)."""
+    return [t for t in touchpoints if CONVERSION_PATTERN.search(str(t))]
+
+
+def churn_touchpoints(touchpoints: list[str]) -> list[str]:
+    """Touchpoints whose names read as churn (cancel, unsubscribe, close account…)."""
+    return [t for t in touchpoints if CHURN_PATTERN.search(str(t))]
+
+
+def profile(data: pd.DataFrame, kind: Kind) -> dict[str, Any]:
+    """A small description of a prepared table, stored in the catalog at import.
+
+    Keys: rows, customers, first, last, touchpoints ({name: rows}), channels, stages,
+    attributes ({column: [values]} for text columns with at most 50 distinct values),
+    scales ({scale: rows}), has_text.
+    """
+    out: dict[str, Any] = {"rows": len(data)}
+    if "customer_id" in data:
+        out["customers"] = int(data["customer_id"].nunique())
+    if "timestamp" in data and len(data):
+        out["first"] = str(data["timestamp"].min())
+        out["last"] = str(data["timestamp"].max())
+    for name, key in (("touchpoint", "touchpoints"), ("channel", "channels"), ("stage", "stages")):
+        if name in data:
+            counts = data[name].astype("string").value_counts().head(500)
+            out[key] = {str(k): int(v) for k, v in counts.items()}
+    if kind == "feedback":
+        out["has_text"] = bool("text" in data and data["text"].notna().any())
+        if "scale" in data:
+            counts = data["scale"].astype("string").value_counts()
+            out["scales"] = {str(k): int(v) for k, v in counts.items()}
+    attributes: dict[str, list[str]] = {}
+    for col in data.columns:
+        if col in CANONICAL[kind] or col in {"text", "score"}:
+            continue
+        values = data[col]
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == object
+                or isinstance(values.dtype, pd.CategoricalDtype)):
+            continue
+        distinct = values.dropna().astype(str).unique()
+        if 1 < len(distinct) <= _MAX_ATTRIBUTE_VALUES:
+            attributes[col] = sorted(distinct.tolist())
+    out["attributes"] = attributes
+    return out
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Headline numbers of an events table (and its feedback) after filters.
+
+    Rates are shares of customers in the filtered events: ``conversion_rate`` = customers
+    with a conversion touchpoint / customers; ``churn_rate`` = customers with a churn
+    touchpoint / customers. ``nps`` = % promoters (9–10) − % detractors (0–6) of NPS answers;
+    ``csat`` = share of CSAT answers scoring 4 or 5; ``ces`` = mean CES answer (1–7).
+    A KPI is None when its inputs are absent; ``messages`` says why.
+    """
+
+    customers: int
+    events: int
+    first: datetime | None
+    last: datetime | None
+    touchpoints: int
+    channels: int | None
+    revenue: float | None
+    conversion_touchpoints: tuple[str, ...]
+    conversion_rate: float | None
+    churn_touchpoints: tuple[str, ...]
+    churn_rate: float | None
+    feedback: int | None
+    nps: float | None
+    nps_responses: int
+    csat: float | None
+    csat_responses: int
+    ces: float | None
+    ces_responses: int
+    messages: tuple[str, ...] = field(default=())
+
+
+def dataset_overview(
+    events: Any,
+    feedback: Any = None,
+    *,
+    conversion: list[str] | None = None,
+    churn: list[str] | None = None,
+) -> Overview:
+    """Compute the home-page overview.
+
+    Parameters
+    ----------
+    events
+        Events in canonical columns (any supported frame), filters already applied.
+    feedback
+        Optional feedback in canonical columns.
+    conversion, churn
+        Touchpoints that count as conversion / churn; by default detected from their names.
+    """
+    lf = canonical(events, "events")
+    names = lf.collect_schema().names()
+    exprs = [
+        nw.len().alias("events"),
+        nw.col("customer_id").n_unique().alias("customers"),
+        nw.col("timestamp").min().alias("first"),
+        nw.col("timestamp").max().alias("last"),
+        nw.col("touchpoint").n_unique().alias("touchpoints"),
+    ]
+    if "channel" in names:
+        # n_unique counts null as a value; a missing channel is not a channel.
+        exprs.append(
+            (nw.col("channel").n_unique() - nw.col("channel").is_null().any().cast(nw.Int64))
+            .alias("channels")
+        )
+    if "revenue" in names:
+        exprs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
+    stats = lf.select(*exprs).collect().to_pandas().iloc[0]
+    customers = int(stats["customers"])
+    present = (
+        lf.select(nw.col("touchpoint").cast(nw.String)).unique().collect().to_pandas()
+    )["touchpoint"].dropna().tolist()
+    messages: list[str] = []
+    conv = tuple(conversion) if conversion is not None else tuple(conversion_touchpoints(present))
+    chrn = tuple(churn) if churn is not None else tuple(churn_touchpoints(present))
+    conversion_rate = _customer_share(lf, conv, customers)
+    churn_rate = _customer_share(lf, chrn, customers)
+    if not conv:
+        messages.append("No conversion touchpoint found: pick one to see the conversion rate.")
+    if not chrn:
+        messages.append("No churn touchpoint (cancel, unsubscribe…) found: pick one for churn.")
+    fb = feedback_kpis(feedback)
+    if customers == 0:
+        messages.append("No events match the filters: widen the date range or clear filters.")
+    return Overview(
+        customers=customers,
+        events=int(stats["events"]),
+        first=_ts(stats["first"]),
+        last=_ts(stats["last"]),
+        touchpoints=int(stats["touchpoints"]),
+        channels=int(stats["channels"]) if "channels" in stats else None,
+        revenue=float(stats["revenue"]) if "revenue" in stats and pd.notna(stats["revenue"])
+        else None,
+        conversion_touchpoints=conv,
+        conversion_rate=conversion_rate,
+        churn_touchpoints=chrn,
+        churn_rate=churn_rate,
+        messages=tuple(messages + fb.pop("messages")),
+        **fb,
+    )
+
+
+def _customer_share(lf: nw.LazyFrame, touchpoints: tuple[str, ...], customers: int):
+    if not touchpoints or customers == 0:
+        return None
+    hit = (
+        lf.filter(nw.col("touchpoint").cast(nw.String).is_in(list(touchpoints)))
+        .select(nw.col("customer_id").n_unique().alias("n"))
+        .collect()
+        .to_pandas()["n"]
+        .iloc[0]
+    )
+    return float(hit) / customers
+
+
+def feedback_kpis(feedback: Any) -> dict[str, Any]:
+    """Feedback count, NPS, CSAT (top-2-box share) and CES (mean) with response counts."""
+    out: dict[str, Any] = {
+        "feedback": None, "nps": None, "nps_responses": 0, "csat": None, "csat_responses": 0,
+        "ces": None, "ces_responses": 0, "messages": [],
+    }
+    if feedback is None:
+        return out
+    fb = to_lazy(feedback)
+    names = fb.collect_schema().names()
+    out["feedback"] = int(fb.select(nw.len()).collect().item())
+    if "score" not in names or "scale" not in names:
+        out["messages"].append("The feedback has no scores, so NPS, CSAT and CES are not shown.")
+        return out
+    score = nw.col("score")
+    by_scale = (
+        fb.filter(~score.is_null() & ~nw.col("scale").is_null())
+        .group_by("scale")
+        .agg(
+            nw.len().cast(nw.Float64).alias("n"),
+            score.mean().alias("mean"),
+            (score >= 9).cast(nw.Float64).sum().alias("promoters"),
+            (score <= 6).cast(nw.Float64).sum().alias("detractors"),
+            (score >= 4).cast(nw.Float64).sum().alias("top2"),
+        )
+        .collect()
+        .to_pandas()
+        .set_index("scale")
+    )
+    if "nps" in by_scale.index:
+        r = by_scale.loc["nps"]
+        out["nps"] = 100.0 * (r["promoters"] - r["detractors"]) / r["n"]
+        out["nps_responses"] = int(r["n"])
+    if "csat" in by_scale.index:
+        r = by_scale.loc["csat"]
+        out["csat"] = float(r["top2"]) / r["n"]
+        out["csat_responses"] = int(r["n"])
+    if "ces" in by_scale.index:
+        r = by_scale.loc["ces"]
+        out["ces"] = float(r["mean"])
+        out["ces_responses"] = int(r["n"])
+    return out
+
+
+def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
+    """Active customers and events per ISO week (Monday start), optionally per ``by``.
+
+    Returns
+    -------
+    DataFrame with columns week, [by], customers (distinct customers with an event that
+    week), events.
+    """
+    lf = canonical(events, "events")
+    names = lf.collect_schema().names()
+    keys = ["week"] + ([by] if by and by in names else [])
+    # Whole weeks since Monday 1969-12-29: portable where SQL backends lack week truncation.
+    seconds = (nw.col("timestamp") - nw.lit(_WEEK_ORIGIN)).dt.total_seconds()
+    frame = lf.with_columns((seconds // (7 * 86_400)).alias("week"))
+    if len(keys) > 1:
+        frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)"))
+    out = (
+        frame.group_by(keys)
+        .agg(nw.col("customer_id").n_unique().alias("customers"), nw.len().alias("events"))
+        .collect()
+        .to_pandas()
+        .sort_values(keys)
+        .reset_index(drop=True)
+    )
+    out["week"] = pd.Timestamp(_WEEK_ORIGIN) + pd.to_timedelta(out["week"] * 7, unit="D")
+    return out
+
+
+def _ts(value: Any) -> datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()

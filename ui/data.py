@@ -1,0 +1,95 @@
+"""Cached access to the workspace and to analysis results, keyed on small values only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from analysis import demo, frames, ingest, overview
+from analysis.frames import Filters
+from analysis.store import DEFAULT_PATH, WORKSPACE_ENV, DatasetInfo, Workspace
+
+
+def workspace_path() -> str:
+    return str(Path(os.environ.get(WORKSPACE_ENV) or DEFAULT_PATH).resolve())
+
+
+@st.cache_resource(show_spinner="Opening the workspace…", max_entries=4)
+def _open_workspace(path: str) -> Workspace:
+    ws = Workspace(path)
+    demo.ensure_demo(ws)
+    return ws
+
+
+def workspace() -> Workspace:
+    """The shared workspace (one per file), seeded with the demo on first use."""
+    return _open_workspace(workspace_path())
+
+
+def pickable_datasets(ws: Workspace) -> list[DatasetInfo]:
+    """Datasets a user picks directly: events tables and tables not linked to one."""
+    return [d for d in ws.datasets() if d.linked_to is None]
+
+
+def linked_feedback(ws: Workspace, info: DatasetInfo) -> DatasetInfo | None:
+    if info.kind == "feedback":
+        return info
+    return next((d for d in ws.linked(info.id) if d.kind == "feedback"), None)
+
+
+def linked_customers(ws: Workspace, info: DatasetInfo) -> DatasetInfo | None:
+    if info.kind == "customers":
+        return info
+    return next((d for d in ws.linked(info.id) if d.kind == "customers"), None)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner="Computing the overview…")
+def dataset_overview(
+    path: str,
+    events_id: str,
+    feedback_id: str | None,
+    filters: Filters,
+    conversion: tuple[str, ...] | None,
+    churn: tuple[str, ...] | None,
+) -> overview.Overview:
+    ws = _open_workspace(path)
+    events, feedback = frames.load_with_feedback(ws, events_id, feedback_id, filters)
+    return overview.dataset_overview(
+        events,
+        feedback,
+        conversion=list(conversion) if conversion is not None else None,
+        churn=list(churn) if churn is not None else None,
+    )
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def feedback_kpis(path: str, feedback_id: str, filters: Filters) -> dict:
+    ws = _open_workspace(path)
+    return overview.feedback_kpis(frames.load(ws, feedback_id, filters))
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def weekly_activity(path: str, events_id: str, filters: Filters) -> pd.DataFrame:
+    ws = _open_workspace(path)
+    return overview.weekly_activity(frames.load(ws, events_id, filters))
+
+
+@st.cache_data(max_entries=4, ttl=1800, show_spinner="Reading the file…")
+def read_upload(data: bytes, filename: str) -> pd.DataFrame:
+    """The raw table of an uploaded file (cached on its content)."""
+    return ingest.read_table(data, filename=filename)
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def clear_caches() -> None:
+    """After an import, rename or delete: results keyed on ids stay valid, lists do not."""
+    dataset_overview.clear()
+    feedback_kpis.clear()
+    weekly_activity.clear()

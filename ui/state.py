@@ -1,0 +1,90 @@
+"""URL state: the selected dataset, global filters and page settings live in the query string.
+
+The codec functions are pure (no Streamlit) so they can be tested on their own; ``read_url``
+and ``write_url`` touch ``st.query_params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import streamlit as st
+
+from analysis.frames import Filters
+
+DATASET_KEY = "dataset"
+FROM_KEY = "from"
+TO_KEY = "to"
+CHANNEL_KEY = "channel"
+ATTRIBUTE_PREFIX = "f."
+GLOBAL_KEYS = (DATASET_KEY, FROM_KEY, TO_KEY, CHANNEL_KEY)
+
+Params = dict[str, list[str]]
+
+
+def read_url() -> Params:
+    """Every query parameter with all its values."""
+    return {key: list(st.query_params.get_all(key)) for key in st.query_params}
+
+
+def write_url(params: Mapping[str, list[str] | str | None], *, keep_prefix: str | None = None):
+    """Make the query string hold exactly ``params`` (plus keys starting with keep_prefix)."""
+    wanted = {k: ([v] if isinstance(v, str) else list(v)) for k, v in params.items() if v}
+    for key in list(st.query_params):
+        if key not in wanted and not (keep_prefix and key.startswith(keep_prefix)):
+            del st.query_params[key]
+    for key, values in wanted.items():
+        if list(st.query_params.get_all(key)) != values:
+            st.query_params[key] = values
+
+
+def first(params: Mapping[str, list[str]], key: str) -> str | None:
+    values = params.get(key) or []
+    return values[0] if values else None
+
+
+def parse_date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def filters_to_params(filters: Filters) -> Params:
+    out: Params = {}
+    if filters.start:
+        out[FROM_KEY] = [filters.start.isoformat()]
+    if filters.end:
+        out[TO_KEY] = [filters.end.isoformat()]
+    if filters.channels:
+        out[CHANNEL_KEY] = list(filters.channels)
+    for column, values in filters.attributes:
+        if values:
+            out[ATTRIBUTE_PREFIX + column] = list(values)
+    return out
+
+
+def filters_from_params(
+    params: Mapping[str, list[str]],
+    *,
+    channels: list[str] | None = None,
+    attributes: Mapping[str, list[str]] | None = None,
+) -> Filters:
+    """Filters from URL parameters, keeping only values the dataset has (when given)."""
+    start, end = parse_date(first(params, FROM_KEY)), parse_date(first(params, TO_KEY))
+    if start and end and start > end:
+        start, end = end, start
+    chosen_channels = [c for c in params.get(CHANNEL_KEY, []) if channels is None or c in channels]
+    attrs = []
+    for key, values in params.items():
+        if not key.startswith(ATTRIBUTE_PREFIX):
+            continue
+        column = key[len(ATTRIBUTE_PREFIX):]
+        if attributes is not None:
+            if column not in attributes:
+                continue
+            values = [v for v in values if v in attributes[column]]
+        if values:
+            attrs.append((column, tuple(values)))
+    return Filters(start=start, end=end, channels=tuple(chosen_channels), attributes=tuple(attrs))
