@@ -140,10 +140,11 @@ def dataset_overview(
     if "revenue" in names:
         exprs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     stats = lf.select(*exprs).collect().to_pandas().iloc[0]
-    customers = int(stats["customers"])
-    present = (
+    customers = _int(stats["customers"])
+    present = sorted(
         lf.select(nw.col("touchpoint").cast(nw.String)).unique().collect().to_pandas()
-    )["touchpoint"].dropna().tolist()
+        ["touchpoint"].dropna().tolist()
+    )
     messages: list[str] = []
     conv = tuple(conversion) if conversion is not None else tuple(conversion_touchpoints(present))
     chrn = tuple(churn) if churn is not None else tuple(churn_touchpoints(present))
@@ -158,11 +159,11 @@ def dataset_overview(
         messages.append("No events match the filters: widen the date range or clear filters.")
     return Overview(
         customers=customers,
-        events=int(stats["events"]),
+        events=_int(stats["events"]),
         first=_ts(stats["first"]),
         last=_ts(stats["last"]),
-        touchpoints=int(stats["touchpoints"]),
-        channels=int(stats["channels"]) if "channels" in stats else None,
+        touchpoints=_int(stats["touchpoints"]),
+        channels=_int(stats["channels"]) if "channels" in stats else None,
         revenue=float(stats["revenue"]) if "revenue" in stats and pd.notna(stats["revenue"])
         else None,
         conversion_touchpoints=conv,
@@ -257,6 +258,10 @@ def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
     )
     out["week"] = pd.Timestamp(_WEEK_ORIGIN) + pd.to_timedelta(out["week"] * 7, unit="D")
     return out
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _ts(value: Any) -> datetime | None:

@@ -1,0 +1,225 @@
+"""The DuckDB workspace: round trip, persistence, delete, atomic imports, id safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import ingest
+from analysis.schema import AnalysisError, UnknownDatasetError
+from analysis.store import Workspace, validate_id
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _events(n: int = 6) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user": [f"u{i % 3}" for i in range(n)],
+            "ts": [f"2024-01-0{1 + i % 9}T10:00:00Z" for i in range(n)],
+            "page": ["home", "cart", "buy", "home", "cart", "cancel"][:n],
+            "segment": ["a", "b", "a", "a", "b", "a"][:n],
+        }
+    )
+
+
+def _prepared(df: pd.DataFrame | None = None) -> ingest.IngestResult:
+    df = _events() if df is None else df
+    return ingest.prepare(df, ingest.guess_mapping(df, "events"), "events")
+
+
+@pytest.fixture
+def ws(tmp_path):
+    with Workspace(tmp_path / "w.duckdb") as workspace:
+        yield workspace
+
+
+def test_round_trip_keeps_rows_types_and_catalog(ws):
+    result = _prepared()
+    info = ws.import_result(result, name="  Web   events ", source_checksum="abc")
+    assert info.name == "Web events"
+    assert info.kind == "events" and info.rows == 6 and info.quarantined == 0
+    assert info.mapping == {"customer_id": "user", "timestamp": "ts", "touchpoint": "page"}
+    assert info.source_checksum == "abc"
+    back = ws.to_pandas(info.id)
+    assert list(back.columns) == list(result.data.columns)
+    assert back["timestamp"].dtype.kind == "M"
+    assert back.sort_values(["customer_id", "timestamp"]).astype(str).values.tolist() == (
+        result.data.sort_values(["customer_id", "timestamp"]).astype(str).values.tolist()
+    )
+    assert info.profile["customers"] == 3
+    assert info.profile["attributes"] == {"segment": ["a", "b"]}
+    types = dict(zip(ws.table(info.id).columns, ws.table(info.id).types, strict=True))
+    assert str(types["touchpoint"]).startswith("ENUM")
+
+
+def test_datasets_survive_a_restart(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as first:
+        info = first.import_result(_prepared(), name="kept")
+    with Workspace(path) as second:
+        assert [d.id for d in second.datasets()] == [info.id]
+        assert len(second.to_pandas(info.id)) == 6
+
+
+def test_environment_variable_sets_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNEY_WORKSPACE", str(tmp_path / "env.duckdb"))
+    with Workspace() as workspace:
+        assert workspace.path == (tmp_path / "env.duckdb").resolve()
+    assert (tmp_path / "env.duckdb").exists()
+
+
+def test_rename_and_delete_cascades_to_linked_tables(ws):
+    events = ws.import_result(_prepared(), name="events")
+    fb = pd.DataFrame({"created_at": ["2024-01-02"], "comment": ["slow"], "user": ["u1"]})
+    feedback = ws.import_result(
+        ingest.prepare(fb, ingest.guess_mapping(fb, "feedback"), "feedback"),
+        name="fb", linked_to=events.id,
+    )
+    assert ws.rename(events.id, "renamed").name == "renamed"
+    assert [d.id for d in ws.linked(events.id)] == [feedback.id]
+    assert sorted(ws.delete(events.id)) == sorted([events.id, feedback.id])
+    assert ws.datasets() == []
+    assert ws.orphan_tables() == []
+    with pytest.raises(UnknownDatasetError):
+        ws.get(events.id)
+
+
+def test_link_must_point_at_events(ws):
+    fb = pd.DataFrame({"created_at": ["2024-01-02"], "comment": ["slow"]})
+    prepared = ingest.prepare(fb, ingest.guess_mapping(fb, "feedback"), "feedback")
+    stand_alone = ws.import_result(prepared, name="fb")
+    with pytest.raises(AnalysisError, match="events dataset"):
+        ws.import_result(prepared, name="fb2", linked_to=stand_alone.id)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "abc", "../../etc/passwd", "ds_x; DROP TABLE catalog", "A" * 32, None, 42,
+     "0" * 31, "0" * 33, "g" * 32],
+)
+def test_malformed_ids_are_rejected(ws, bad):
+    with pytest.raises(UnknownDatasetError, match="not a valid dataset id"):
+        ws.get(bad)
+    with pytest.raises(UnknownDatasetError):
+        ws.table(bad)
+    with pytest.raises(UnknownDatasetError):
+        ws.delete(bad)
+
+
+def test_unknown_well_formed_id_is_rejected(ws):
+    with pytest.raises(UnknownDatasetError, match="no dataset with that id"):
+        ws.get("0" * 32)
+
+
+def test_ids_are_random_128_bit_hex(ws):
+    ids = {ws.import_result(_prepared(), name=f"d{i}").id for i in range(5)}
+    assert len(ids) == 5
+    assert all(validate_id(i) == i and len(i) == 32 for i in ids)
+
+
+def test_failed_import_leaves_nothing_behind(ws):
+    ws.import_result(_prepared(), name="before")
+
+    def boom() -> None:
+        raise RuntimeError("disk full")
+
+    ws._before_commit = boom
+    with pytest.raises(RuntimeError, match="disk full"):
+        ws.import_result(_prepared(), name="half")
+    ws._before_commit = None
+    assert [d.name for d in ws.datasets()] == ["before"]
+    assert ws.orphan_tables() == []
+
+
+def test_killed_import_leaves_no_half_dataset(tmp_path):
+    """A process killed inside the import transaction leaves the workspace as it was."""
+    path = tmp_path / "w.duckdb"
+    with Workspace(path) as workspace:
+        workspace.import_result(_prepared(), name="before")
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        import pandas as pd
+        from analysis import ingest
+        from analysis.store import Workspace
+        n = 200_000
+        df = pd.DataFrame({{"user": [f"u{{i % 5000}}" for i in range(n)],
+                           "ts": ["2024-01-01T00:00:00"] * n, "page": ["p"] * n}})
+        result = ingest.prepare(df, ingest.guess_mapping(df, "events"), "events")
+        ws = Workspace({str(path)!r})
+        def hang():
+            print("INSIDE", flush=True)
+            time.sleep(60)
+        ws._before_commit = hang
+        ws.import_result(result, name="half")
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout.readline().strip() == "INSIDE"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    with Workspace(path) as workspace:
+        assert [d.name for d in workspace.datasets()] == ["before"]
+        assert workspace.orphan_tables() == []
+        assert len(workspace.to_pandas(workspace.datasets()[0].id)) == 6
+
+
+def test_concurrent_imports_from_two_sessions(tmp_path):
+    """Two sessions (threads, as in the Streamlit server) importing at once."""
+    path = tmp_path / "w.duckdb"
+    first, second = Workspace(path), Workspace(path)
+    errors: list[BaseException] = []
+
+    def run(workspace: Workspace, tag: str) -> None:
+        try:
+            for i in range(5):
+                workspace.import_result(_prepared(), name=f"{tag}{i}")
+                workspace.datasets()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w, t)) for w, t in ((first, "a"), (second, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    names = sorted(d.name for d in first.datasets())
+    assert names == sorted([f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)])
+    assert all(second.to_pandas(d.id).shape[0] == 6 for d in second.datasets())
+    assert first.orphan_tables() == []
+    first.close()
+    second.close()
+
+
+def test_quarantine_is_stored_and_downloadable(ws):
+    df = _events()
+    df.loc[2, "ts"] = "not a date"
+    df.loc[4, "user"] = ""
+    info = ws.import_result(_prepared(df), name="messy")
+    assert info.rows == 4 and info.quarantined == 2
+    q = ws.quarantine(info.id)
+    assert sorted(q["_reason"]) == ["missing customer_id", "unparseable timestamp"]
+    assert sorted(q["_row"].tolist()) == [3, 5]
+    assert info.report["reasons"] == {"unparseable timestamp": 1, "missing customer_id": 1}
+
+
+def test_find_by_checksum(ws):
+    info = ws.import_result(_prepared(), name="x", source_checksum="sum1")
+    assert ws.find_by_checksum("sum1", "events").id == info.id
+    assert ws.find_by_checksum("sum1", "feedback") is None
+    assert ws.find_by_checksum("other", "events") is None
