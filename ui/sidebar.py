@@ -60,6 +60,12 @@ def page_context(title: str, icon: str) -> Context:
     """Set up the page, draw the sidebar, sync the URL; returns the page's context."""
     st.set_page_config(page_title=f"{title} · Journey analytics", page_icon=icon, layout="wide")
     url = state.read_url()
+    if st.session_state.get("_page") != title:
+        # Widget values do not carry over to another page's widgets: the URL (which every
+        # navigation link carries) is the source of truth when a page is entered.
+        for key in [k for k in st.session_state if str(k).startswith((_FILTER_PREFIX, "ctx_"))]:
+            del st.session_state[key]
+        st.session_state["_page"] = title
     ws = data.workspace()
     with st.sidebar:
         st.title("Journey analytics", anchor=False)
@@ -126,6 +132,11 @@ def _reset_filters() -> None:
 def _filters(dataset: DatasetInfo, url: dict[str, list[str]]) -> Filters:
     if st.session_state.pop("_drop_url_filters", False):
         url = {state.DATASET_KEY: [dataset.id]}
+    if st.session_state.get("_filters_for") != dataset.id:
+        # Filter widgets belong to one dataset: another dataset starts from its URL.
+        for key in [k for k in st.session_state if str(k).startswith(_FILTER_PREFIX)]:
+            del st.session_state[key]
+        st.session_state["_filters_for"] = dataset.id
     profile = dataset.profile
     channels = sorted(profile.get("channels", {}))
     attributes: dict[str, list[str]] = profile.get("attributes", {})

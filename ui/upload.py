@@ -20,7 +20,9 @@ KIND_LABELS = {
     "customers": "Customers (one row each)",
 }
 NOT_MAPPED = "— not mapped —"
-FILE_TYPES = ["csv", "tsv", "txt", "tab", "parquet", "xlsx", "json", "jsonl", "ndjson", "gz"]
+FILE_TYPES = [
+    "csv", "tsv", "txt", "tab", "parquet", "pq", "xlsx", "xlsm", "xls", "json", "jsonl", "ndjson", "gz",
+]
 
 
 def show_error(error: AnalysisError) -> None:

@@ -1,0 +1,228 @@
+"""AppTest: every page renders, upload works, bad files show errors, URLs restore the view."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import demo
+from analysis.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [
+    None,
+    "pages/1_Paths.py",
+    "pages/2_Funnels.py",
+    "pages/3_Churn.py",
+    "pages/4_Experiments.py",
+    "pages/5_Pain_points.py",
+    "pages/6_Data.py",
+]
+
+
+@pytest.fixture
+def workspace_path(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "workspace.duckdb"
+    monkeypatch.setenv("JOURNEY_WORKSPACE", str(path))
+    return path
+
+
+@pytest.fixture
+def empty_workspace(workspace_path) -> Path:
+    """A workspace whose demo was seeded and then deleted by its user."""
+    with Workspace(workspace_path) as ws:
+        ws.delete(demo.ensure_demo(ws))
+    return workspace_path
+
+
+def _app(page: str | None = None, **params: str | list[str]) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def _qp(at: AppTest, key: str) -> list[str]:
+    value = at.query_params.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _no_exceptions(at: AppTest) -> None:
+    assert [e.value for e in at.exception] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_the_demo(workspace_path, page):
+    at = _app(page)
+    _no_exceptions(at)
+    assert at.title[0].value
+    assert "dataset" in at.query_params
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_a_dataset(empty_workspace, page):
+    at = _app(page)
+    _no_exceptions(at)
+    assert "dataset" not in at.query_params
+
+
+def test_home_shows_demo_kpis(workspace_path):
+    at = _app()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Customers"] == "5,000"
+    assert metrics["Conversion"] == "33.3%"
+    assert metrics["Churn"] == "17.3%"
+    assert metrics["NPS"].startswith(("+", "-"))
+    assert at.get("plotly_chart")
+
+
+def test_home_empty_state_points_to_upload(empty_workspace):
+    at = _app()
+    assert any("no dataset" in i.value.lower() for i in at.info)
+
+
+def test_placeholder_pages_show_no_charts(workspace_path):
+    for page in PAGES[1:6]:
+        at = _app(page)
+        assert not at.get("plotly_chart")
+        assert any("arrives soon" in i.value for i in at.info)
+
+
+def test_url_restores_dataset_and_filters(workspace_path):
+    at = _app()
+    dataset = _qp(at, "dataset")[0]
+    at = _app(dataset=dataset, channel=["web", "app"], **{"f.segment": ["Premium"]},
+              **{"from": "2025-03-01", "to": "2025-05-31"})
+    _no_exceptions(at)
+    assert at.multiselect(key="flt_channels").value == ["web", "app"]
+    assert at.multiselect(key="flt_attr::segment").value == ["Premium"]
+    assert _qp(at, "channel") == ["web", "app"]
+    assert _qp(at, "from") == ["2025-03-01"]
+    assert _qp(at, "to") == ["2025-05-31"]
+    assert _qp(at, "dataset") == [dataset]
+    ev = demo.load().events
+    keep = (
+        ev["channel"].isin(["web", "app"])
+        & (ev["segment"] == "Premium")
+        & ev["timestamp"].between("2025-03-01", "2025-06-01", inclusive="left")
+    )
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Customers"] == f"{ev.loc[keep, 'customer_id'].nunique():,}"
+    assert metrics["Events"] == f"{int(keep.sum()):,}"
+
+
+def test_unknown_dataset_in_url_falls_back_with_a_warning(workspace_path):
+    at = _app(dataset="0" * 32)
+    _no_exceptions(at)
+    assert any("does not exist" in w.value for w in at.warning)
+    at = _app(dataset="../../etc/passwd")
+    _no_exceptions(at)
+
+
+def _upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    at.file_uploader(key="upload").upload(name, content, mime)
+    return at.run()
+
+
+def test_upload_map_and_import_through_the_page(workspace_path):
+    csv = (
+        "visitor,created_at,action,channel,plan\n"
+        "v1,2024-05-01 10:00,Landing,web,gold\n"
+        "v1,2024-05-01 10:05,Signup,web,gold\n"
+        "v2,2024-05-02 09:00,Landing,app,free\n"
+        "v2,not a date,Signup,app,free\n"
+        ",2024-05-03 09:00,Landing,app,free\n"
+    ).encode()
+    at = _app("pages/6_Data.py")
+    at = _upload(at, "trial.csv", csv)
+    _no_exceptions(at)
+    mapped = {s.label: s.value for s in at.selectbox}
+    assert mapped["customer_id *"] == "visitor"
+    assert mapped["timestamp *"] == "created_at"
+    assert mapped["touchpoint *"] == "action"
+    submit = next(b for b in at.get("form_submit_button") if "Import" in b.proto.label)
+    submit.click()
+    at = at.run()
+    _no_exceptions(at)
+    assert any("Imported" in s.value for s in at.success)
+    report = [(m.label, m.value) for m in at.metric][:3]  # the import's own report comes first
+    assert report == [("Rows read", "5"), ("Rows imported", "3"), ("Rows quarantined", "2")]
+    with Workspace(workspace_path) as ws:
+        info = next(d for d in ws.datasets() if d.name == "trial")
+        assert info.rows == 3 and info.quarantined == 2
+        assert sorted(ws.quarantine(info.id)["_reason"]) == [
+            "missing customer_id", "unparseable timestamp"
+        ]
+    assert _qp(at, "dataset") == [info.id]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("empty.csv", b"", "empty"),
+        ("noise.csv", bytes(range(256)) * 20, "binary"),
+        ("header.csv", b"user,ts,page\n", "no data rows"),
+        ("broken.parquet", b"PAR1" + b"\x00garbage" * 10, "Parquet"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, ".xls"),
+        ("bad.json", b'{"a": [1, 2', "JSON"),
+    ],
+)
+def test_bad_file_shows_an_error_not_an_exception(workspace_path, name, content, words):
+    at = _upload(_app("pages/6_Data.py"), name, content)
+    _no_exceptions(at)
+    assert at.error, "expected an error message"
+    assert words.lower() in at.error[0].value.lower()
+
+
+def test_missing_required_mapping_is_an_error(workspace_path):
+    csv = b"alpha,beta\n1,2\n3,4\n"
+    at = _upload(_app("pages/6_Data.py"), "odd.csv", csv)
+    submit = next(b for b in at.get("form_submit_button") if "Import" in b.proto.label)
+    submit.click()
+    at = at.run()
+    _no_exceptions(at)
+    assert at.error and "customer_id" in at.error[0].value
+
+
+def test_excel_upload_is_read(workspace_path):
+    buf = io.BytesIO()
+    pd.DataFrame(
+        {"user": ["a", "b"], "date": ["2024-01-01", "2024-01-02"], "page": ["x", "y"]}
+    ).to_excel(buf, index=False)
+    at = _upload(_app("pages/6_Data.py"), "book.xlsx", buf.getvalue(),
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    _no_exceptions(at)
+    assert not at.error
+    assert {s.label: s.value for s in at.selectbox}["customer_id *"] == "user"
+
+
+def test_rename_and_delete_from_the_page(workspace_path):
+    at = _app("pages/6_Data.py")
+    at.checkbox[0].check()
+    at = at.run()
+    delete = next(b for b in at.button if b.label == "Delete")
+    delete.click()
+    at = at.run()
+    _no_exceptions(at)
+    with Workspace(workspace_path) as ws:
+        assert len(ws.datasets()) == 0
+
+
+def test_filters_and_dataset_survive_switching_pages(workspace_path):
+    at = _app()
+    dataset = _qp(at, "dataset")
+    at.multiselect(key="flt_channels").select("store")
+    at = at.run()
+    assert _qp(at, "channel") == ["store"]
+    at.switch_page("pages/3_Churn.py")
+    at = at.run()
+    _no_exceptions(at)
+    assert _qp(at, "channel") == ["store"]
+    assert _qp(at, "dataset") == dataset
+    assert at.multiselect(key="flt_channels").value == ["store"]

@@ -1,0 +1,95 @@
+"""In a real browser: upload a CSV, confirm the mapping, see the KPIs; a copied link
+opened in a fresh browser shows the same dataset and filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from playwright.sync_api import Page, expect
+
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+TIMEOUT = 30_000
+
+
+def _csv(path: Path) -> Path:
+    rows = []
+    for i in range(40):
+        customer = f"cust{i:02d}"
+        channel = "web" if i % 2 else "store"
+        rows.append((customer, f"2024-03-{1 + i % 28:02d} 09:00", "Landing", channel))
+        if i % 4 == 0:
+            rows.append((customer, f"2024-03-{1 + i % 28:02d} 09:30", "Purchase", channel))
+        if i % 5 == 0:
+            rows.append((customer, f"2024-04-{1 + i % 28:02d} 10:00", "Cancel", channel))
+    df = pd.DataFrame(rows, columns=["client_id", "event_time", "action", "channel"])
+    df.to_csv(path, index=False)
+    return path
+
+
+def _metric(page: Page, label: str):
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]')
+
+
+def test_upload_confirm_mapping_see_kpis_and_share_the_link(server, browser, tmp_path):
+    SHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Customer journey analytics")).to_be_visible()
+    page.get_by_role("link", name="Data").first.click()
+    expect(page.get_by_role("heading", name="Upload", exact=True)).to_be_visible()
+
+    page.locator('input[type="file"]').set_input_files(str(_csv(tmp_path / "shop.csv")))
+    expect(page.get_by_text("Column mapping")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "e2e_mapping.png"), full_page=True)
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("Imported “shop”")).to_be_visible()
+    expect(_metric(page, "Rows imported")).to_have_text("58")
+
+    page.get_by_role("link", name="Open it on the overview").click()
+    expect(page.get_by_role("heading", name="shop")).to_be_visible()
+    expect(_metric(page, "Customers")).to_have_text("40")
+    expect(_metric(page, "Conversion")).to_have_text("25.0%")
+    expect(_metric(page, "Churn")).to_have_text("20.0%")
+
+    # Filter on one channel in the sidebar; the URL follows.
+    page.get_by_label("Channel").first.click()
+    page.get_by_role("option", name="web").click()
+    page.keyboard.press("Escape")
+    expect(_metric(page, "Customers")).to_have_text("20")
+    page.wait_for_function("() => window.location.search.includes('channel=web')")
+    shared = page.url
+    assert "dataset=" in shared
+    page.screenshot(path=str(SHOTS / "e2e_home_filtered.png"), full_page=True)
+    context.close()
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other = fresh.new_page()
+    other.set_default_timeout(TIMEOUT)
+    other.goto(shared)
+    expect(other.get_by_role("heading", name="shop")).to_be_visible()
+    expect(_metric(other, "Customers")).to_have_text("20")
+    expect(other.locator('[data-testid="stSidebar"]').get_by_text("web", exact=True)).to_be_visible()
+    assert other.url.split("?")[1] == shared.split("?")[1]
+    fresh.close()
+
+
+def test_pages_keep_dataset_and_filters_when_navigating(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server)
+    expect(_metric(page, "Customers")).to_be_visible()
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    page.goto(f"{server}/?dataset={dataset}&channel=app")
+    expect(page.get_by_role("heading", name="Customer journey analytics")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('channel=app')")
+    page.get_by_role("link", name="Churn").first.click()
+    expect(page.get_by_role("heading", name="Churn")).to_be_visible()
+    page.wait_for_function("() => window.location.pathname.endsWith('Churn')")
+    page.wait_for_function("() => window.location.search.includes('channel=app')")
+    assert f"dataset={dataset}" in page.url
+    context.close()
