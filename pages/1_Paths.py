@@ -1,4 +1,4 @@
-"""Paths: Which ways do customers actually move through touchpoints and channels, and how do converting journeys differ?"""
+"""Paths: the view, with an honest empty state until its analysis lands."""
 
 import streamlit as st
 
@@ -9,11 +9,12 @@ ctx = page_context("Paths", ":material/route:")
 st.title("Paths", anchor=False)
 arrives_soon(
     ctx,
-    "Which ways do customers actually move through touchpoints and channels, and how do converting journeys differ?",
+    "Which ways do customers actually move through touchpoints "
+    "and channels, and how do converting journeys differ?",
     [
-        'Sankey diagram of the first steps of every journey, by touchpoint, channel or stage',
-        'Most common paths with their conversion and churn shares',
-        'Transition and channel-switching heatmaps',
-        'Segment comparison with significance tests',
+        "Sankey diagram of the first steps of every journey, by touchpoint, channel or stage",
+        "Most common paths with their conversion and churn shares",
+        "Transition and channel-switching heatmaps",
+        "Segment comparison with significance tests",
     ],
 )

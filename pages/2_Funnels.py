@@ -1,4 +1,4 @@
-"""Funnels: How many customers get from awareness to purchase to loyalty, and where do we lose them?"""
+"""Funnels: the view, with an honest empty state until its analysis lands."""
 
 import streamlit as st
 
@@ -11,9 +11,9 @@ arrives_soon(
     ctx,
     "How many customers get from awareness to purchase to loyalty, and where do we lose them?",
     [
-        'Ordered stage funnels with conversion windows and breakdowns by channel or segment',
-        'Time to convert per step',
-        'Where drop-offs went instead, and what their feedback said',
-        'Conversion over time, so a change shows up',
+        "Ordered stage funnels with conversion windows and breakdowns by channel or segment",
+        "Time to convert per step",
+        "Where drop-offs went instead, and what their feedback said",
+        "Conversion over time, so a change shows up",
     ],
 )

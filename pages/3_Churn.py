@@ -1,4 +1,4 @@
-"""Churn: How fast do customers churn, and what makes them churn faster?"""
+"""Churn: the view, with an honest empty state until its analysis lands."""
 
 import streamlit as st
 
@@ -11,8 +11,8 @@ arrives_soon(
     ctx,
     "How fast do customers churn, and what makes them churn faster?",
     [
-        'Kaplan–Meier survival curves with confidence bands, censoring handled',
-        'Median lifetime per segment with a log-rank test',
-        'Hazard ratios of touchpoints and attributes (Cox model)',
+        "Kaplan–Meier survival curves with confidence bands, censoring handled",
+        "Median lifetime per segment with a log-rank test",
+        "Hazard ratios of touchpoints and attributes (Cox model)",
     ],
 )

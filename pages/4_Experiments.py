@@ -1,4 +1,4 @@
-"""Experiments: Did a change or an A/B test move conversion, NPS, CSAT, CES, churn or revenue?"""
+"""Experiments: the view, with an honest empty state until its analysis lands."""
 
 import streamlit as st
 
@@ -11,8 +11,8 @@ arrives_soon(
     ctx,
     "Did a change or an A/B test move conversion, NPS, CSAT, CES, churn or revenue?",
     [
-        'Before/after with difference-in-differences against a control group',
-        'A/B comparisons with confidence intervals and sound p-values',
-        'Effects on every KPI side by side',
+        "Before/after with difference-in-differences against a control group",
+        "A/B comparisons with confidence intervals and sound p-values",
+        "Effects on every KPI side by side",
     ],
 )

@@ -1,4 +1,4 @@
-"""Pain points: Which complaints, tied to touchpoints, hurt most and should be fixed first?"""
+"""Pain points: the view, with an honest empty state until its analysis lands."""
 
 import streamlit as st
 
@@ -11,8 +11,8 @@ arrives_soon(
     ctx,
     "Which complaints, tied to touchpoints, hurt most and should be fixed first?",
     [
-        'Topics found in feedback text, tied to touchpoints',
-        'A sortable priority matrix: mentions, negative share, scores and churn hazard',
-        'Example comments for every topic',
+        "Topics found in feedback text, tied to touchpoints",
+        "A sortable priority matrix: mentions, negative share, scores and churn hazard",
+        "Example comments for every topic",
     ],
 )

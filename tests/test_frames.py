@@ -74,7 +74,7 @@ def test_missing_columns_say_which(events):
 
 def test_string_timestamps_are_refused_with_a_hint(events):
     raw = events.assign(timestamp=events["timestamp"].astype(str))
-    with pytest.raises(AnalysisError, match="ingest.prepare"):
+    with pytest.raises(AnalysisError, match=r"ingest\.prepare"):
         frames.canonical(raw, "events")
 
 

@@ -21,7 +21,8 @@ KIND_LABELS = {
 }
 NOT_MAPPED = "— not mapped —"
 FILE_TYPES = [
-    "csv", "tsv", "txt", "tab", "parquet", "pq", "xlsx", "xlsm", "xls", "json", "jsonl", "ndjson", "gz",
+    "csv", "tsv", "txt", "tab", "parquet", "pq", "xlsx", "xlsm", "xls",
+    "json", "jsonl", "ndjson", "gz",
 ]
 
 

@@ -132,13 +132,13 @@ def _upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> A
 
 def test_upload_map_and_import_through_the_page(workspace_path):
     csv = (
-        "visitor,created_at,action,channel,plan\n"
-        "v1,2024-05-01 10:00,Landing,web,gold\n"
-        "v1,2024-05-01 10:05,Signup,web,gold\n"
-        "v2,2024-05-02 09:00,Landing,app,free\n"
-        "v2,not a date,Signup,app,free\n"
-        ",2024-05-03 09:00,Landing,app,free\n"
-    ).encode()
+        b"visitor,created_at,action,channel,plan\n"
+        b"v1,2024-05-01 10:00,Landing,web,gold\n"
+        b"v1,2024-05-01 10:05,Signup,web,gold\n"
+        b"v2,2024-05-02 09:00,Landing,app,free\n"
+        b"v2,not a date,Signup,app,free\n"
+        b",2024-05-03 09:00,Landing,app,free\n"
+    )
     at = _app("pages/6_Data.py")
     at = _upload(at, "trial.csv", csv)
     _no_exceptions(at)

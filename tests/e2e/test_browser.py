@@ -72,7 +72,8 @@ def test_upload_confirm_mapping_see_kpis_and_share_the_link(server, browser, tmp
     other.goto(shared)
     expect(other.get_by_role("heading", name="shop")).to_be_visible()
     expect(_metric(other, "Customers")).to_have_text("20")
-    expect(other.locator('[data-testid="stSidebar"]').get_by_text("web", exact=True)).to_be_visible()
+    sidebar = other.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("web", exact=True)).to_be_visible()
     assert other.url.split("?")[1] == shared.split("?")[1]
     fresh.close()
 
