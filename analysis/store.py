@@ -202,6 +202,18 @@ class Workspace:
         self.get(dataset_id)
         return self.cursor().table(_quarantine_table(dataset_id)).df()
 
+    def known_customers(self, dataset_id: str, customer_ids: list[str]) -> int:
+        """How many of ``customer_ids`` (distinct) appear in a stored table's customer_id."""
+        if not customer_ids or "customer_id" not in self.get(dataset_id).mapping:
+            return 0
+        wanted = sorted({str(c) for c in customer_ids})
+        row = self.cursor().execute(
+            f'SELECT count(DISTINCT customer_id) FROM "{_table(dataset_id)}" '
+            "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+            [wanted],
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     # ------------------------------------------------------------------ writes
     def import_result(
         self,

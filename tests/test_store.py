@@ -223,3 +223,11 @@ def test_find_by_checksum(ws):
     assert ws.find_by_checksum("sum1", "events").id == info.id
     assert ws.find_by_checksum("sum1", "feedback") is None
     assert ws.find_by_checksum("other", "events") is None
+
+
+def test_known_customers_counts_overlap_without_sql_injection(ws):
+    info = ws.import_result(_prepared(), name="x")
+    assert ws.known_customers(info.id, ["u0", "u1", "u1", "zz"]) == 2
+    assert ws.known_customers(info.id, ["'; DROP TABLE catalog; --"]) == 0
+    assert ws.known_customers(info.id, []) == 0
+    assert len(ws.datasets()) == 1

@@ -70,23 +70,32 @@ def summary(ov: Overview, feedback_name: str | None) -> None:
 
 def kpis(ov: Overview) -> None:
     st.subheader("Headline KPIs", anchor=False)
-    cols = st.columns(6)
     conv = ", ".join(ov.conversion_touchpoints) or "none found"
     churn = ", ".join(ov.churn_touchpoints) or "none found"
-    cols[0].metric("Conversion", _pct(ov.conversion_rate), border=True,
-                   help=f"Share of customers with a conversion touchpoint ({conv}).")
-    cols[1].metric("Churn", _pct(ov.churn_rate), border=True,
-                   help=f"Share of customers with a churn touchpoint ({churn}).")
-    cols[2].metric("NPS", "–" if ov.nps is None else f"{ov.nps:+.0f}", border=True,
-                   help=f"% promoters (9–10) − % detractors (0–6); {ov.nps_responses:,} answers.")
-    cols[3].metric("CSAT", _pct(ov.csat), border=True,
-                   help=f"Share of CSAT answers scoring 4–5; {ov.csat_responses:,} answers.")
-    cols[4].metric("CES", "–" if ov.ces is None else f"{ov.ces:.2f} / 7", border=True,
-                   help=f"Mean customer-effort answer (1–7); {ov.ces_responses:,} answers.")
-    cols[5].metric("Revenue", "–" if ov.revenue is None else _compact(ov.revenue), border=True,
-                   help="Sum of the revenue column over the filtered events.")
+    tiles = [
+        ("Conversion", _pct(ov.conversion_rate),
+         f"Share of customers with a conversion touchpoint ({conv})."),
+        ("Churn", _pct(ov.churn_rate),
+         f"Share of customers with a churn touchpoint ({churn})."),
+    ]
+    if ov.nps_responses:
+        tiles.append(("NPS", f"{ov.nps:+.0f}",
+                      f"% promoters (9–10) − % detractors (0–6); {ov.nps_responses:,} answers."))
+    if ov.csat_responses:
+        tiles.append(("CSAT", _pct(ov.csat),
+                      f"Share of CSAT answers scoring 4–5; {ov.csat_responses:,} answers."))
+    if ov.ces_responses:
+        tiles.append(("CES", f"{ov.ces:.2f} / 7",
+                      f"Mean customer-effort answer (1–7); {ov.ces_responses:,} answers."))
+    if ov.revenue is not None:
+        tiles.append(("Revenue", _compact(ov.revenue),
+                      "Sum of the revenue column over the filtered events."))
+    for col, (label, value, help_text) in zip(st.columns(6), tiles, strict=False):
+        col.metric(label, value, border=True, help=help_text)
     for message in ov.messages:
         st.caption(message)
+    if ov.feedback is None:
+        st.caption("Link a feedback table with scores (Data page) to see NPS, CSAT and CES.")
 
 
 def activity(ctx: Context) -> None:

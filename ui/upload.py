@@ -85,7 +85,7 @@ def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filena
         if kind != "events":
             options = [None] + [d.id for d in events]
             labels = {d.id: d.name for d in events}
-            default = ctx.events.id if ctx.events else None
+            default = _best_link(ctx, df, guessed.get("customer_id"), events)
             link = st.selectbox(
                 "Link to events dataset", options, index=options.index(default),
                 format_func=lambda i: "— none (stand-alone) —" if i is None else labels[i],
@@ -110,6 +110,23 @@ def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filena
         submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
     if submitted:
         _import(ctx, df, kind, chosen, name, digest, filename, link)
+
+
+def _best_link(ctx: Context, df: pd.DataFrame, id_column: str | None, events) -> str | None:
+    """The events dataset sharing most customer ids with the upload (None when none does)."""
+    if not id_column or not events:
+        return None
+    ids = df[id_column].dropna().astype(str).str.strip().unique()[:5000].tolist()
+    overlap = {d.id: ctx.workspace.known_customers(d.id, ids) for d in events}
+    best = max(overlap, key=overlap.get)
+    if overlap[best] == 0:
+        st.caption("No customer id in this file appears in an events dataset: it is stand-alone.")
+        return None
+    st.caption(
+        f"{overlap[best]:,} of the first {len(ids):,} customer ids in this file are customers "
+        f"of “{next(d.name for d in events if d.id == best)}”, so it is linked by default."
+    )
+    return best
 
 
 def _import(ctx, df, kind, chosen, name, digest, filename, link) -> None:
