@@ -37,7 +37,7 @@ def test_upload_confirm_mapping_see_kpis_and_share_the_link(server, browser, tmp
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
-    page.goto(server)
+    page.goto(server.url)
     expect(page.get_by_role("heading", name="Customer journey analytics")).to_be_visible()
     page.get_by_role("link", name="Data").first.click()
     expect(page.get_by_role("heading", name="Upload", exact=True)).to_be_visible()
@@ -77,15 +77,25 @@ def test_upload_confirm_mapping_see_kpis_and_share_the_link(server, browser, tmp
     assert other.url.split("?")[1] == shared.split("?")[1]
     fresh.close()
 
+    # The upload survives a restart of the server.
+    server.restart()
+    again = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = again.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(shared)
+    expect(page.get_by_role("heading", name="shop")).to_be_visible()
+    expect(_metric(page, "Customers")).to_have_text("20")
+    again.close()
+
 
 def test_pages_keep_dataset_and_filters_when_navigating(server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
-    page.goto(server)
+    page.goto(server.url)
     expect(_metric(page, "Customers")).to_be_visible()
     dataset = page.url.split("dataset=")[1].split("&")[0]
-    page.goto(f"{server}/?dataset={dataset}&channel=app")
+    page.goto(f"{server.url}/?dataset={dataset}&channel=app")
     expect(page.get_by_role("heading", name="Customer journey analytics")).to_be_visible()
     page.wait_for_function("() => window.location.search.includes('channel=app')")
     page.get_by_role("link", name="Churn").first.click()
