@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
 from analysis import reading
@@ -195,7 +196,7 @@ def guess_mapping(df: Any, kind: Kind) -> ColumnMapping:
     if kind not in KINDS:
         raise MappingError(f"Unknown table kind {kind!r}.", f"Use one of {', '.join(KINDS)}.")
     frame = _to_pandas(df)
-    sample = frame.head(_CONTENT_CHECK_ROWS)
+    sample = _plain(frame.head(_CONTENT_CHECK_ROWS))
     candidates: list[tuple[float, str, str]] = []
     for target in CANONICAL[kind]:
         for col in frame.columns:
@@ -372,8 +373,9 @@ def prepare(df: Any, mapping: ColumnMapping | dict[str, str], kind: Kind) -> Ing
     raw = _to_pandas(df)
     mapping = _as_mapping(mapping, kind)
     _check_mapping(raw, mapping)
-    bad_lines = list(raw.attrs.get("bad_lines") or [])
-    raw = raw.reset_index(drop=True)
+    source = dict(raw.attrs)
+    bad_lines = list(source.get("bad_lines") or [])
+    raw = _plain(raw.reset_index(drop=True))
     if raw.empty and not bad_lines:
         raise IngestError("The table has no rows.", "Upload a file that contains data rows.")
 
@@ -431,7 +433,7 @@ def prepare(df: Any, mapping: ColumnMapping | dict[str, str], kind: Kind) -> Ing
         examples["malformed row"] = [
             {"row": None, "value": b["raw"][:120]} for b in bad_lines[:3]
         ]
-    ts = data["timestamp"] if "timestamp" in data else None
+    ts = data.get("timestamp")
     report = IngestReport(
         kind=kind,
         rows_read=len(raw) + len(bad_lines),
@@ -442,9 +444,9 @@ def prepare(df: Any, mapping: ColumnMapping | dict[str, str], kind: Kind) -> Ing
         mapping=cols,
         attributes=list(attributes),
         timestamp_format=timestamp_format,
-        encoding=raw.attrs.get("encoding"),
-        delimiter=raw.attrs.get("delimiter"),
-        file_format=raw.attrs.get("format"),
+        encoding=source.get("encoding"),
+        delimiter=source.get("delimiter"),
+        file_format=source.get("format"),
         customers=int(data["customer_id"].nunique()) if "customer_id" in data else None,
         first_timestamp=str(ts.min()) if ts is not None and len(ts) else None,
         last_timestamp=str(ts.max()) if ts is not None and len(ts) else None,
@@ -624,6 +626,7 @@ def _check_mapping(raw: pd.DataFrame, mapping: ColumnMapping) -> None:
 
 def _to_pandas(df: Any) -> pd.DataFrame:
     if isinstance(df, pd.DataFrame):
+        _check_unique_columns(df)
         return df
     try:
         frame = nw.from_native(df)
@@ -635,6 +638,30 @@ def _to_pandas(df: Any) -> pd.DataFrame:
     if isinstance(frame, nw.LazyFrame):
         frame = frame.collect()
     return frame.to_pandas()
+
+
+def _check_unique_columns(df: pd.DataFrame) -> None:
+    if not df.columns.is_unique:
+        repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise IngestError(
+            f"The table has more than one column named {', '.join(map(repr, repeated))}.",
+            "Rename the columns so that each has its own name.",
+        )
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy without ``attrs`` and with categorical columns as plain values.
+
+    pandas deep-copies ``attrs`` (which can hold thousands of malformed rows) into the result of
+    every operation; categoricals (from Parquet, or a frame passed in) refuse the reductions and
+    string checks that coercion relies on.
+    """
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    for i, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame.isetitem(i, np.asarray(frame.iloc[:, i]))
+    return frame
 
 
 def _isna(value: Any) -> bool:

@@ -41,6 +41,9 @@ DATE_FORMATS: tuple[str, ...] = (
     "%a %b %d %H:%M:%S %z %Y",
 )
 
+#: A time of day followed by Z or a UTC offset, at the end of the value.
+_OFFSET_AT_END = r"[T\s]\d{1,2}(?::?\d\d){0,2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+
 _MISSING_TEXT = {"", "nan", "none", "null", "nat", "na", "n/a", "#n/a", "-"}
 
 
@@ -68,7 +71,8 @@ def parse_timestamps(values: pd.Series) -> Parsed:
     Tz-aware values (also mixed offsets in one column) are converted to UTC; naive values are
     taken as UTC. Strings are read as ISO 8601 first, then with the explicit format that parses
     most of the remaining values (US month/day order wins ties), then the next best formats for
-    what is still left, then numeric epochs (seconds or milliseconds).
+    what is still left, then numeric epochs (seconds or milliseconds), then free-form text that
+    names a year. Dates outside 1900..2200 are invalid.
     """
     missing = is_missing(values)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -84,9 +88,13 @@ def parse_timestamps(values: pd.Series) -> Parsed:
     todo = ~missing
     methods: list[str] = []
     if todo.any():
-        iso = _to_utc(text[todo], format="ISO8601")
-        if iso.notna().any():
-            out[todo] = iso
+        # In ISO mode pandas applies the offset of an aware value to the naive values after it,
+        # so values with and without an offset are parsed apart.
+        aware = text.str.contains(_OFFSET_AT_END).fillna(False).astype(bool)
+        for part in (todo & aware, todo & ~aware):
+            if part.any():
+                out[part] = _to_utc(text[part], format="ISO8601")
+        if out.notna().any():
             methods.append("ISO 8601")
         todo &= out.isna()
     while todo.any():
@@ -103,6 +111,9 @@ def parse_timestamps(values: pd.Series) -> Parsed:
             out[todo] = epoch
             methods.append("epoch")
             todo &= out.isna()
+    # Free-form parsing completes a missing date from today's date ("12:30" -> today 12:30),
+    # a hidden clock: only values that name a year are read free-form.
+    todo &= text.str.contains(r"(?<!\d)(?:19|20|21)\d\d(?!\d)").fillna(False)
     if todo.any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -132,14 +143,27 @@ def _to_utc(text: pd.Series, *, format: str) -> pd.Series:
             parsed = pd.to_datetime(text, format=format, utc=True, errors="coerce")
         except (ValueError, TypeError, OverflowError):
             return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    return parsed.dt.tz_localize(None)
+    # Out-of-range readings count as failures here, so that the next format or an epoch can
+    # still read the value ("1712101200" is an epoch, not the year 1712).
+    return _in_range(parsed.dt.tz_localize(None))
+
+
+_EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01")
+_LATEST_EPOCH_SECONDS = (_LATEST - pd.Timestamp(0)).total_seconds()
+
+
+def _in_range(values: pd.Series) -> pd.Series:
+    """Dates outside 1900..2200 are typos or epoch mistakes, not customer events."""
+    return values.where((values >= _EARLIEST) & (values <= _LATEST))
 
 
 def _from_epoch(numbers: pd.Series) -> pd.Series:
-    """Seconds (1e8..1e10) or milliseconds (1e11..1e13) since 1970; other numbers are invalid."""
+    """Seconds (from 1e8) or milliseconds (from 1e11) since 1970, up to the year 2200; other
+    numbers are invalid."""
     out = pd.Series(pd.NaT, index=numbers.index, dtype="datetime64[ns]")
-    seconds = numbers.between(1e8, 1e10)
-    millis = numbers.between(1e11, 1e13)
+    # Bounded by 2200 so that no conversion overflows pandas' nanosecond range (year 2262).
+    seconds = numbers.between(1e8, _LATEST_EPOCH_SECONDS)
+    millis = numbers.between(1e11, _LATEST_EPOCH_SECONDS * 1000)
     if seconds.any():
         out[seconds] = pd.to_datetime(numbers[seconds], unit="s")
     if millis.any():
@@ -148,9 +172,7 @@ def _from_epoch(numbers: pd.Series) -> pd.Series:
 
 
 def _finish(values: pd.Series, missing: pd.Series, method: str) -> Parsed:
-    values = pd.to_datetime(values, errors="coerce")
-    # Dates outside 1900..2200 are typos or epoch mistakes, not customer events.
-    values = values.where(values.between("1900-01-01", "2200-01-01"))
+    values = _in_range(pd.to_datetime(values, errors="coerce"))
     values = values.astype("datetime64[us]")
     invalid = values.isna() & ~missing
     return Parsed(values, invalid.astype(bool), method)
@@ -168,7 +190,11 @@ def parse_numbers(values: pd.Series) -> Parsed:
     text = values.where(~missing).astype("string").str.strip()
     cleaned = text.str.replace(r"^[\$€£¥]|[\$€£¥%]$", "", regex=True).str.strip()
     cleaned = cleaned.str.replace(r"(?<=\d)[ _'](?=\d{3}\b)", "", regex=True)
-    comma_decimal = cleaned.str.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d+").fillna(False)
+    # "1.234,5" and "12,5" use a decimal comma; "1,234" (three digits after one comma) is
+    # a thousands separator, as in US exports.
+    comma_decimal = cleaned.str.fullmatch(
+        r"-?\d{1,3}(\.\d{3})+,\d+|-?\d+,(\d{1,2}|\d{4,})"
+    ).fillna(False)
     cleaned = cleaned.where(
         ~comma_decimal, cleaned.str.replace(".", "", regex=False).str.replace(",", ".")
     )

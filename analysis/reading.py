@@ -11,6 +11,7 @@ import io
 import json
 import os
 import warnings
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,13 @@ def sniff_format(raw: bytes, name: str) -> str:
 def decode(raw: bytes, name: str) -> tuple[str, str]:
     """Decode text, detecting UTF-8 (with or without BOM), UTF-16 (BOM) and latin-1/cp1252."""
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw.decode("utf-16"), "utf-16"
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                f"{name} starts like UTF-16 text but is damaged ({exc.reason}).",
+                f"Save it again as UTF-8. {_FORMATS_HINT}",
+            ) from exc
     if b"\x00" in raw[:8192]:
         raise IngestError(
             f"{name} looks like a binary file, not a table.", _FORMATS_HINT
@@ -119,31 +126,25 @@ def sniff_delimiter(text: str, name: str) -> str:
 
 
 def read_delimited(text: str, name: str) -> tuple[pd.DataFrame, str, list[dict[str, Any]]]:
-    """Read delimited text as strings; rows with too many fields are returned apart."""
+    """Read delimited text as strings; rows with more fields than the header are returned apart.
+
+    The header is read as a data row: given a header, pandas takes the first column as the
+    index when the first data row has one field more, which shifts every value silently.
+    """
     if not text.strip():
         raise IngestError(f"{name} is empty.", "Export the data again with its rows.")
     delim = sniff_delimiter(text, name)
     options = dict(
-        sep=delim, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=True
+        sep=delim, header=None, dtype=str, keep_default_na=False, na_values=[""],
+        skip_blank_lines=True,
     )
     bad: list[dict[str, Any]] = []
     try:
         df = pd.read_csv(io.StringIO(text), engine="c", **options)
-    except pd.errors.ParserError:
-        def keep_bad(fields: list[str]) -> None:
-            bad.append({"fields": len(fields), "raw": delim.join(fields)[:500]})
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                df = pd.read_csv(
-                    io.StringIO(text), engine="python", on_bad_lines=keep_bad, **options
-                )
-            except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-                raise IngestError(
-                    f"{name} could not be read as delimited text ({_short(exc)}).",
-                    "Check that quotes are balanced and every row uses the same delimiter.",
-                ) from exc
+    except pd.errors.ParserError as exc:
+        if "EOF inside string" in str(exc):
+            raise _unclosed_quote(name, exc) from exc
+        df, bad = _read_ragged(text, delim, name)
     except pd.errors.EmptyDataError as exc:
         raise IngestError(f"{name} has no columns.", "Export it again with a header row.") from exc
     except (csv.Error, ValueError) as exc:
@@ -151,7 +152,48 @@ def read_delimited(text: str, name: str) -> tuple[pd.DataFrame, str, list[dict[s
             f"{name} could not be read as delimited text ({_short(exc)}).",
             "Check that quotes are balanced and every row uses the same delimiter.",
         ) from exc
+    header = ["" if pd.isna(v) else str(v) for v in df.iloc[0]] if len(df) else []
+    df = df.iloc[1:].reset_index(drop=True)
+    df.columns = header or df.columns
     return df, delim, bad
+
+
+def _read_ragged(text: str, delim: str, name: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Rows (header first) of text whose rows differ in length; longer rows are set apart."""
+    records: list[list[str]] = []
+    for strict in (True, False):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=strict)
+        try:
+            records = [r for r in reader if r]
+            break
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise _unclosed_quote(name, exc) from exc
+            if not strict:  # NUL bytes, a field over the csv module's size limit
+                raise IngestError(
+                    f"{name} could not be read as delimited text ({_short(exc)}).",
+                    "Check that quotes are balanced and every row uses the same delimiter.",
+                ) from exc
+    width = len(records[0]) if records else 0
+    # Trailing delimiters (empty extra fields) are an export habit, not extra data.
+    records = [
+        r[:width] if len(r) > width and not any(f.strip() for f in r[width:]) else r
+        for r in records
+    ]
+    rows = [r + [""] * (width - len(r)) for r in records if len(r) <= width]
+    bad = [
+        {"fields": len(r), "raw": delim.join(r)[:500]} for r in records if len(r) > width
+    ]
+    df = pd.DataFrame(rows, columns=range(width), dtype=object)
+    return df.mask(df == ""), bad
+
+
+def _unclosed_quote(name: str, exc: Exception) -> IngestError:
+    return IngestError(
+        f"{name} has a quote that is never closed, so the rest of the file would be read as one "
+        f"value ({_short(exc)}).",
+        "Check that quotes are balanced and export the file again.",
+    )
 
 
 def read_json(text: str, name: str) -> pd.DataFrame:
@@ -168,7 +210,9 @@ def read_json(text: str, name: str) -> pd.DataFrame:
                 "Upload a JSON array of records, or one JSON object per line.",
             ) from exc
     if isinstance(payload, dict):
-        lists = [v for v in payload.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        lists = [
+            v for v in payload.values() if isinstance(v, list) and v and isinstance(v[0], dict)
+        ]
         if lists:
             payload = lists[0]
         elif payload and all(isinstance(v, list | dict) for v in payload.values()):
@@ -218,7 +262,7 @@ def maybe_gunzip(raw: bytes, name: str) -> tuple[bytes, str]:
         return raw, name
     try:
         return gzip.decompress(raw), name.removesuffix(".gz")
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise IngestError(f"{name} is a damaged gzip file.", "Compress it again.") from exc
 
 
@@ -230,9 +274,11 @@ def tidy_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
         label = str(col).strip()
         if not label or label.startswith("Unnamed:"):
             label = f"column_{i}"
-        seen[label] += 1
-        if seen[label] > 1:
-            label = f"{label}_{seen[label]}"
+        base = label
+        # A renamed duplicate must not take the name of a later column ("a", " a", "a_2").
+        while label in names or (label != base and label in df.columns):
+            seen[base] += 1
+            label = f"{base}_{seen[base] + 1}"
         names.append(label)
     df.columns = names
     if df.shape[1] == 0:
