@@ -65,6 +65,11 @@ def to_lazy(data: Any) -> nw.LazyFrame:
     return frame
 
 
+def as_int(value: Any) -> int:
+    """An aggregate as int; SQL engines return NULL (NaN) for counts over no rows."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
 def require_columns(frame: nw.LazyFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
     """Raise an :class:`AnalysisError` naming the missing canonical columns."""
     names = frame.collect_schema().names()

@@ -10,7 +10,7 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
-from analysis.frames import canonical, to_lazy
+from analysis.frames import as_int, canonical, to_lazy
 from analysis.schema import CANONICAL, Kind
 
 CONVERSION_PATTERN = re.compile(
@@ -140,7 +140,7 @@ def dataset_overview(
     if "revenue" in names:
         exprs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     stats = lf.select(*exprs).collect().to_pandas().iloc[0]
-    customers = _int(stats["customers"])
+    customers = as_int(stats["customers"])
     present = sorted(
         lf.select(nw.col("touchpoint").cast(nw.String)).unique().collect().to_pandas()
         ["touchpoint"].dropna().tolist()
@@ -159,11 +159,11 @@ def dataset_overview(
         messages.append("No events match the filters: widen the date range or clear filters.")
     return Overview(
         customers=customers,
-        events=_int(stats["events"]),
+        events=as_int(stats["events"]),
         first=_ts(stats["first"]),
         last=_ts(stats["last"]),
-        touchpoints=_int(stats["touchpoints"]),
-        channels=_int(stats["channels"]) if "channels" in stats else None,
+        touchpoints=as_int(stats["touchpoints"]),
+        channels=as_int(stats["channels"]) if "channels" in stats else None,
         revenue=float(stats["revenue"]) if "revenue" in stats and pd.notna(stats["revenue"])
         else None,
         conversion_touchpoints=conv,
@@ -259,9 +259,6 @@ def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
     out["week"] = pd.Timestamp(_WEEK_ORIGIN) + pd.to_timedelta(out["week"] * 7, unit="D")
     return out
 
-
-def _int(value: Any) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _ts(value: Any) -> datetime | None:
