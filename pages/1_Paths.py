@@ -1,20 +1,35 @@
-"""Paths: the view, with an honest empty state until its analysis lands."""
+"""Paths: which ways customers move through touchpoints and channels."""
 
 import streamlit as st
 
-from ui.sidebar import page_context
-from ui.soon import arrives_soon
+from ui import paths
+from ui.sidebar import finish, page_context
 
 ctx = page_context("Paths", ":material/route:")
 st.title("Paths", anchor=False)
-arrives_soon(
-    ctx,
-    "Which ways do customers actually move through touchpoints "
-    "and channels, and how do converting journeys differ?",
-    [
-        "Sankey diagram of the first steps of every journey, by touchpoint, channel or stage",
-        "Most common paths with their conversion and churn shares",
-        "Transition and channel-switching heatmaps",
-        "Segment comparison with significance tests",
-    ],
+st.caption(
+    "Which ways do customers actually move through our touchpoints and channels, and where "
+    "do the journeys that convert differ from the ones that don't?"
 )
+if ctx.events is None:
+    st.info(
+        "Paths need a journey (events) dataset. Pick one in the sidebar, or upload one on the "
+        "Data page.", icon=":material/route:",
+    )
+    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
+    finish(ctx)
+    st.stop()
+
+settings = paths.controls(ctx)
+paths.render_sankey(ctx, settings)
+tabs = st.tabs(["Top paths", "Transitions", "Channel switching", "Compare segments"])
+with tabs[0]:
+    paths.render_top_paths(ctx, settings)
+with tabs[1]:
+    paths.render_transitions(ctx, settings)
+with tabs[2]:
+    paths.render_switching(ctx, settings)
+with tabs[3]:
+    settings = paths.compare_widgets(ctx, settings)
+    paths.render_comparison(ctx, settings)
+finish(ctx, settings.params())
