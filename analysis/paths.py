@@ -71,11 +71,11 @@ def sankey_links(
     customers_total, events_total = totals(lf)
     steps = journeys(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse_repeats, max_steps=max_steps,
+        collapse_repeats=collapse_repeats, max_steps=max_steps, with_next_timestamp=False,
+        step_cap=max_steps - 1,
     )
-    shown = steps.filter(nw.col("step") <= max_steps)
     raw = (
-        shown.filter(nw.col("step") < max_steps)
+        steps.filter(nw.col("step") < max_steps)
         .with_columns(nw.col("next_node").fill_null(END).alias("target"))
         .group_by("step", "node", "target")
         .agg(nw.len().alias("customers"))
@@ -83,16 +83,16 @@ def sankey_links(
         .collect()
         .to_pandas()
     )
-    covered = (
-        shown.select(nw.col("customer_id").n_unique().alias("c"), nw.len().alias("e"))
-        .collect()
-        .to_pandas()
-        .iloc[0]
-    )
     links, folded = _fold(raw, max_steps, top_nodes)
+    # Each covered customer has one link at step 1; each link is one event at its step, plus
+    # the event at the last step for journeys that reach it.
+    reach_last = raw.loc[(raw["step"] == max_steps - 1) & (raw["target"] != END), "customers"]
     links.attrs["coverage"] = Coverage(
-        customers=as_int(covered["c"]), customers_total=customers_total,
-        events=as_int(covered["e"]), events_total=events_total, folded_share=folded,
+        customers=int(raw.loc[raw["step"] == 1, "customers"].sum()),
+        customers_total=customers_total,
+        events=int(raw["customers"].sum() + reach_last.sum()),
+        events_total=events_total,
+        folded_share=folded,
     )
     return links
 
@@ -180,7 +180,7 @@ def top_paths(
     chrn = list(churn) if churn is not None else churn_touchpoints(present)
     steps = journeys(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse_repeats, max_steps=max_steps,
+        collapse_repeats=collapse_repeats, max_steps=max_steps, step_cap=max_steps,
     )
     tp = nw.col("touchpoint").cast(nw.String)
     per_customer = steps.group_by("customer_id").agg(
@@ -260,7 +260,8 @@ def transition_matrix(
     """
     lf = canonical(events, "events")
     customers_total, events_total = totals(lf)
-    steps = journeys(lf, node_by=node_by, exclude=exclude, collapse_repeats=collapse_repeats)
+    steps = journeys(lf, node_by=node_by, exclude=exclude, collapse_repeats=collapse_repeats,
+                     step_cap=0)
     moves = steps.filter(~nw.col("next_node").is_null()).with_columns(
         # total_seconds() truncates to whole seconds; milliseconds keep the fraction.
         ((nw.col("next_timestamp") - nw.col("timestamp")).dt.total_milliseconds() / 1000)
@@ -277,22 +278,41 @@ def transition_matrix(
         .collect()
         .to_pandas()
     )
-    covered = (
-        moves.select(nw.col("customer_id").n_unique().alias("c"), nw.len().alias("e"))
-        .collect().to_pandas().iloc[0]
-    )
     out = out.astype({"source": str, "target": str, "transitions": int, "customers": int})
     out["median_seconds"] = out["median_seconds"].astype(float)
     out["share_of_row"] = out["transitions"] / out.groupby("source")["transitions"].transform("sum")
     out = out.sort_values(["source", "transitions", "target"], ascending=[True, False, True])
     out = out[["source", "target", "transitions", "customers", "share_of_row", "median_seconds"]]
     out = out.reset_index(drop=True)
-    customers = as_int(covered["c"])
-    # A customer with k moves involves k + 1 events.
-    out.attrs["coverage"] = Coverage(
-        customers, customers_total, as_int(covered["e"]) + customers, events_total
-    )
+    out.attrs["coverage"] = _moving_customers(lf, exclude, customers_total, events_total,
+                                              moves if collapse_repeats else None)
     return out
+
+
+def _moving_customers(
+    lf: nw.LazyFrame,
+    exclude: Sequence[str],
+    customers_total: int,
+    events_total: int,
+    moves: nw.LazyFrame | None,
+) -> Coverage:
+    """Customers with at least one move, and their events (a customer with k moves has k + 1).
+
+    Without collapsed repeats this needs no window: customers with two or more events.
+    """
+    if moves is not None:
+        row = moves.select(nw.col("customer_id").n_unique().alias("c"), nw.len().alias("m"))
+        row = row.collect().to_pandas().iloc[0]
+        return Coverage(as_int(row["c"]), customers_total, as_int(row["m"]) + as_int(row["c"]),
+                        events_total)
+    if exclude:
+        lf = lf.filter(~nw.col("touchpoint").cast(nw.String).is_in(list(exclude)))
+    row = (
+        lf.group_by("customer_id").agg(nw.len().alias("n")).filter(nw.col("n") > 1)
+        .select(nw.len().alias("c"), nw.col("n").sum().alias("e"))
+        .collect().to_pandas().iloc[0]
+    )
+    return Coverage(as_int(row["c"]), customers_total, as_int(row["e"]), events_total)
 
 
 @dataclass(frozen=True)

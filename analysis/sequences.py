@@ -70,6 +70,8 @@ def journeys(
     start_at: str | None = None,
     end_at: str | None = None,
     max_steps: int | None = None,
+    with_next_timestamp: bool = True,
+    step_cap: int | None = None,
 ) -> nw.LazyFrame:
     """Each customer's events as numbered steps.
 
@@ -77,7 +79,7 @@ def journeys(
     ----------
     node_by
         The column that names a step: touchpoint, channel or stage (missing values become
-        "(none)").
+        "(none)"). Events without a touchpoint are left out.
     exclude
         Touchpoints dropped before steps are numbered.
     collapse_repeats
@@ -89,11 +91,16 @@ def journeys(
         Keep each journey up to and including its first event at this touchpoint, at most
         ``max_steps`` steps back, numbered from the first kept step (customers without it
         drop out).
+    step_cap
+        Number steps exactly only up to ``step_cap``; later steps all get ``step_cap + 1``.
+        Much cheaper on SQL engines (a few lag lookups instead of a running count), for
+        results that only look at the first steps.
 
     Returns
     -------
     Lazy frame with customer_id, timestamp, touchpoint, node, step (1-based), next_node and
-    next_timestamp (null at a journey's last step).
+    (unless ``with_next_timestamp`` is False) next_timestamp; next_* are null at a journey's
+    last step.
     """
     if node_by not in NODE_TYPES:
         raise AnalysisError(f"Unknown node type {node_by!r}.", f"Use one of {NODE_TYPES}.")
@@ -105,13 +112,19 @@ def journeys(
             "Map a column to it when importing, or name steps by touchpoint.",
         )
     order = order_columns(names)
-    lf = lf.select("customer_id", *order, nw.col(node_by).cast(nw.String).alias("node"))
-    if node_by != "touchpoint":
-        lf = lf.with_columns(nw.col("node").fill_null(MISSING_NODE))
+    lf = lf.filter(~nw.col("touchpoint").is_null())
+    if node_by == "touchpoint":
+        # The node keeps its stored type (an ENUM is cheap to sort and shift) until the
+        # windows are done; it becomes text afterwards.
+        lf = lf.select("customer_id", *order, nw.col("touchpoint").alias("node"))
+    else:
+        node = nw.col(node_by).cast(nw.String).fill_null(MISSING_NODE)
+        lf = lf.select("customer_id", *order, node.alias("node"))
     if exclude:
         lf = lf.filter(~nw.col("touchpoint").cast(nw.String).is_in(list(exclude)))
     step = nw.col("customer_id").cum_count().over("customer_id", order_by=order)
-    lf = lf.with_columns(step.alias("step"))
+    if start_at is not None or end_at is not None:
+        lf = lf.with_columns(step.alias("step"))
     # Anchors are touchpoints, whatever names the steps; the first occurrence counts.
     for anchor, keep_after in ((start_at, True), (end_at, False)):
         if anchor is None:
@@ -128,8 +141,22 @@ def journeys(
         lf = lf.with_columns(previous.alias("_prev")).filter(
             nw.col("_prev").is_null() | (nw.col("_prev") != nw.col("node"))
         ).drop("_prev")
-    if start_at or end_at or collapse_repeats:
-        lf = lf.with_columns(step.alias("step"))
+    # Steps and next steps come from one window over one ordering: a single sort.
+    following = [nw.col("node").shift(-1).over("customer_id", order_by=order).alias("next_node")]
+    if with_next_timestamp:
+        following.append(
+            nw.col("timestamp").shift(-1).over("customer_id", order_by=order)
+            .alias("next_timestamp")
+        )
+    if step_cap is not None and start_at is None and end_at is None:
+        # Position p has no row j back exactly when p <= j: the first such j is the step.
+        capped: Any = nw.lit(step_cap + 1)
+        for j in range(step_cap, 0, -1):
+            back = nw.col("timestamp").shift(j).over("customer_id", order_by=order)
+            capped = nw.when(back.is_null()).then(nw.lit(j)).otherwise(capped)
+        step = capped
+    lf = lf.with_columns(step.alias("step"), *following)
+    lf = lf.with_columns(nw.col("node").cast(nw.String), nw.col("next_node").cast(nw.String))
     if end_at is not None and max_steps is not None:
         # Paths leading to the anchor: its last max_steps steps, numbered from the first kept.
         last = nw.col("step").max().over("customer_id")
@@ -138,12 +165,6 @@ def journeys(
         )
         shift = nw.max_horizontal(nw.col("_last") - max_steps, nw.lit(0))
         lf = lf.with_columns((nw.col("step") - shift).alias("step")).drop("_last")
-    lf = lf.with_columns(
-        nw.col("node").shift(-1).over("customer_id", order_by="step").alias("next_node"),
-        nw.col("timestamp").shift(-1).over("customer_id", order_by="step").alias(
-            "next_timestamp"
-        ),
-    )
     return lf
 
 

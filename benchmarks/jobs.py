@@ -1,0 +1,104 @@
+"""Benchmark jobs: each analysis next to a hand-written DuckDB SQL query of the same job.
+
+Every job takes a DuckDB connection with an ``events`` table (canonical columns, touchpoint and
+channel as ENUMs) and returns a small pandas result, so the two sides can be compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+
+from analysis import funnel, paths
+
+ORDER = "PARTITION BY customer_id ORDER BY timestamp, touchpoint, channel"
+
+
+def ours_sankey(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return paths.sankey_links(con.table("events"), max_steps=5, top_nodes=None)
+
+
+def sql_sankey(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    con.execute("SELECT count(DISTINCT customer_id), count(*) FROM events").fetchall()
+    return con.execute(
+        f"""
+        WITH s AS (
+            SELECT touchpoint::VARCHAR AS source,
+                   row_number() OVER ({ORDER}) AS step,
+                   lead(touchpoint::VARCHAR) OVER ({ORDER}) AS target
+            FROM events
+        )
+        SELECT step, source, coalesce(target, '(end)') AS target, count(*) AS customers
+        FROM s WHERE step < 5 GROUP BY ALL
+        ORDER BY step, customers DESC, source, target
+        """
+    ).df()
+
+
+def ours_transitions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return paths.transition_matrix(con.table("events"))
+
+
+def sql_transitions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    con.execute("SELECT count(DISTINCT customer_id), count(*) FROM events").fetchall()
+    con.execute(
+        "SELECT count(*), sum(n) FROM (SELECT customer_id, count(*) AS n FROM events "
+        "GROUP BY customer_id HAVING count(*) > 1)"
+    ).fetchall()
+    return con.execute(
+        f"""
+        WITH s AS (
+            SELECT customer_id, touchpoint::VARCHAR AS source,
+                   lead(touchpoint::VARCHAR) OVER ({ORDER}) AS target,
+                   epoch_ms(lead(timestamp) OVER ({ORDER})) - epoch_ms(timestamp) AS gap_ms
+            FROM events
+        )
+        SELECT source, target, count(*) AS transitions,
+               count(DISTINCT customer_id) AS customers,
+               median(gap_ms / 1000.0) AS median_seconds
+        FROM s WHERE target IS NOT NULL GROUP BY ALL
+        ORDER BY source, transitions DESC, target
+        """
+    ).df()
+
+
+FUNNEL_STEPS = ["tp00", "tp01", "tp02", "tp03"]
+
+
+def ours_funnel(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return funnel.funnel(con.table("events"), FUNNEL_STEPS, window=timedelta(days=7))
+
+
+def sql_funnel(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """
+        WITH e AS (SELECT customer_id, timestamp, touchpoint::VARCHAR AS tp FROM events
+                   WHERE touchpoint IN ('tp00', 'tp01', 'tp02', 'tp03')),
+        s1 AS (SELECT customer_id, min(timestamp) AS t1 FROM e WHERE tp = 'tp00'
+               GROUP BY customer_id),
+        s2 AS (SELECT s1.customer_id, s1.t1, min(e.timestamp) AS t2 FROM s1 JOIN e
+               ON e.customer_id = s1.customer_id AND e.tp = 'tp01' AND e.timestamp > s1.t1
+               AND e.timestamp <= s1.t1 + INTERVAL 7 DAY GROUP BY ALL),
+        s3 AS (SELECT s2.customer_id, s2.t1, s2.t2, min(e.timestamp) AS t3 FROM s2 JOIN e
+               ON e.customer_id = s2.customer_id AND e.tp = 'tp02' AND e.timestamp > s2.t2
+               AND e.timestamp <= s2.t1 + INTERVAL 7 DAY GROUP BY ALL),
+        s4 AS (SELECT s3.customer_id, s3.t3, min(e.timestamp) AS t4 FROM s3 JOIN e
+               ON e.customer_id = s3.customer_id AND e.tp = 'tp03' AND e.timestamp > s3.t3
+               AND e.timestamp <= s3.t1 + INTERVAL 7 DAY GROUP BY ALL)
+        SELECT 1 AS step_index, count(*) AS customers, NULL AS median_seconds FROM s1
+        UNION ALL SELECT 2, count(*), median(epoch(t2 - t1)) FROM s2
+        UNION ALL SELECT 3, count(*), median(epoch(t3 - t2)) FROM s3
+        UNION ALL SELECT 4, count(*), median(epoch(t4 - t3)) FROM s4
+        ORDER BY step_index
+        """
+    ).df()
+
+
+JOBS: dict[str, tuple[Callable, Callable]] = {
+    "sankey_links": (ours_sankey, sql_sankey),
+    "transition_matrix": (ours_transitions, sql_transitions),
+    "funnel_4_steps_7d": (ours_funnel, sql_funnel),
+}
