@@ -106,6 +106,22 @@ def funnel(
     group; NaN at step 1 or when fewer than two groups have at least 30 customers) and note.
     """
     sets = step_sets(steps)
+    per = customer_steps(events, sets, window=window, by=by, mode=mode, step_col=step_col)
+    return _assemble(_summarise(per, len(sets)), sets, by)
+
+
+def customer_steps(
+    events: Any,
+    steps: Steps,
+    *,
+    window: timedelta | None = None,
+    by: str | None = None,
+    mode: Mode = "ordered",
+    step_col: str = "touchpoint",
+) -> nw.LazyFrame:
+    """One row per customer who did step 1: customer_id, _group and _t0.._t{k-1}, the time of
+    the event that counted for each step (null from the first step not reached)."""
+    sets = step_sets(steps)
     if mode not in MODES:
         raise AnalysisError(f"Unknown funnel mode {mode!r}.", f"Use one of {', '.join(MODES)}.")
     if window is not None and (not isinstance(window, timedelta) or window < timedelta(0)):
@@ -128,7 +144,9 @@ def funnel(
     if by:
         prepared = prepared.with_columns(nw.lit(True).alias("_by"))
     if mode == "strict":
-        # "Nothing in between" needs every event's position.
+        # "Nothing in between" needs every event's position; the same name at the same
+        # instant is one event (as in the other modes).
+        prepared = prepared.unique(["customer_id", "timestamp", "_name"], keep="any")
         prepared = prepared.with_columns(
             nw.col("customer_id").cum_count().over("customer_id", order_by=order).alias("_pos")
         )
@@ -144,8 +162,7 @@ def funnel(
         micros = (nw.col("timestamp") - nw.lit(_EPOCH)).dt.total_microseconds()
         prepared = prepared.with_columns((micros * len(wanted) + rank).alias("_pos"))
     runner = {"ordered": _ordered, "strict": _strict, "any_order": _any_order}[mode]
-    reached = runner(prepared, sets, window)
-    return _assemble(reached, sets, by)
+    return runner(prepared, sets, window)
 
 
 def _ordered(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | None):
@@ -172,7 +189,7 @@ def _ordered(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | 
                  nw.when(ok).then(nw.col("_s")).min().alias(f"_t{i}"))
         )
         carried.append(f"_t{i}")
-    return _summarise(per, len(sets), reached=None)
+    return per.select("customer_id", "_group", *[f"_t{i}" for i in range(len(sets))])
 
 
 def _with_group(first: nw.LazyFrame, lf: nw.LazyFrame) -> nw.LazyFrame:
@@ -213,7 +230,11 @@ def _strict(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | N
         nw.when(nw.col("_miss").is_null()).then(nw.col("_n")).otherwise(nw.col("_miss"))
         .alias("_reached")
     )
-    return _summarise(per, k, reached="_reached")
+    return per.select(
+        "customer_id", "_group",
+        *[nw.when(nw.col("_reached") > i).then(nw.col(f"_t{i}")).alias(f"_t{i}")
+          for i in range(k)],
+    )
 
 
 def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | None):
@@ -237,17 +258,15 @@ def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta 
         if window is not None:
             ok = ok & (done <= nw.min_horizontal(*cols) + window)
         completed.append(nw.when(ok).then(done).alias(f"_t{i}"))
-    return _summarise(per.with_columns(*completed), len(sets), reached=None)
+    return per.select("customer_id", "_group", *completed)
 
 
-def _summarise(per: nw.LazyFrame, k: int, reached: str | None) -> pd.DataFrame:
-    """Per group: customers reaching each step and the median time from the previous one.
-
-    Without ``reached``, a step is reached when its time ``_t{i}`` is not null.
-    """
+def _summarise(per: nw.LazyFrame, k: int) -> pd.DataFrame:
+    """Per group: customers reaching each step (time not null) and the median time from the
+    previous step."""
     aggs = []
     for i in range(k):
-        hit = nw.col(reached) > i if reached else ~nw.col(f"_t{i}").is_null()
+        hit = ~nw.col(f"_t{i}").is_null()
         aggs.append(hit.cast(nw.Int64).sum().alias(f"c{i}"))
         if i:
             gap = (nw.col(f"_t{i}") - nw.col(f"_t{i - 1}")).dt.total_milliseconds() / 1000
