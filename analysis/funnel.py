@@ -269,7 +269,7 @@ def _summarise(per: nw.LazyFrame, k: int) -> pd.DataFrame:
         hit = ~nw.col(f"_t{i}").is_null()
         aggs.append(hit.cast(nw.Int64).sum().alias(f"c{i}"))
         if i:
-            gap = (nw.col(f"_t{i}") - nw.col(f"_t{i - 1}")).dt.total_milliseconds() / 1000
+            gap = (nw.col(f"_t{i}") - nw.col(f"_t{i - 1}")).dt.total_microseconds() / 1_000_000
             aggs.append(nw.when(hit).then(gap).median().alias(f"m{i}"))
     wide = per.group_by("_group").agg(*aggs).collect().to_pandas()
     rows = []

@@ -27,7 +27,7 @@ TIME_BINS: tuple[tuple[float, str], ...] = (
 
 
 def _gap(i: int) -> nw.Expr:
-    return (nw.col(f"_t{i}") - nw.col(f"_t{i - 1}")).dt.total_milliseconds() / 1000
+    return (nw.col(f"_t{i}") - nw.col(f"_t{i - 1}")).dt.total_microseconds() / 1_000_000
 
 
 def time_to_convert(

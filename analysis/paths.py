@@ -263,8 +263,8 @@ def transition_matrix(
     steps = journeys(lf, node_by=node_by, exclude=exclude, collapse_repeats=collapse_repeats,
                      step_cap=0)
     moves = steps.filter(~nw.col("next_node").is_null()).with_columns(
-        # total_seconds() truncates to whole seconds; milliseconds keep the fraction.
-        ((nw.col("next_timestamp") - nw.col("timestamp")).dt.total_milliseconds() / 1000)
+        # total_seconds() truncates to whole seconds; microseconds keep the fraction.
+        ((nw.col("next_timestamp") - nw.col("timestamp")).dt.total_microseconds() / 1_000_000)
         .alias("_gap")
     )
     out = (

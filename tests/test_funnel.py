@@ -1,0 +1,227 @@
+"""Funnels: hand-checked modes and windows, invariants, a real log against a reference."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import hypothesis.strategies as st
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from scipy import stats
+
+from analysis import demo, funnel, funnel_details, ingest
+from analysis.schema import AnalysisError
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+T0 = pd.Timestamp("2024-01-01 00:00")
+
+
+def _events(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """(customer, hours after T0, touchpoint)."""
+    df = pd.DataFrame(rows, columns=["customer_id", "hours", "touchpoint"])
+    df["timestamp"] = T0 + pd.to_timedelta(df.pop("hours"), unit="h")
+    df["channel"] = "web"
+    return df
+
+
+HAND = _events(
+    [
+        ("a", 1, "A"), ("a", 2, "B"), ("a", 3, "C"),  # straight through
+        ("b", 1, "A"), ("b", 2, "X"), ("b", 3, "B"), ("b", 4, "C"),  # something in between
+        ("c", 1, "B"), ("c", 2, "A"), ("c", 3, "C"),  # step 2 before step 1
+        ("d", 1, "A"), ("d", 1, "B"),  # same instant: A sorts before B
+        ("f", 1, "A"), ("f", 2, "A"), ("f", 3, "B"),  # repeated step 1
+        ("g", 1, "C"),  # never starts
+    ]
+)
+
+
+def _counts(df, steps, **kw) -> list[int]:
+    return funnel.funnel(df, steps, **kw)["customers"].tolist()
+
+
+def test_ordered_mode_by_hand():
+    out = funnel.funnel(HAND, ["A", "B", "C"])
+    assert out["customers"].tolist() == [5, 4, 2]  # a,b,c,d,f / a,b,d,f / a,b
+    assert out["conversion_from_start"].tolist() == pytest.approx([1, 0.8, 0.4])
+    assert out["conversion_from_previous"].tolist() == pytest.approx([1, 0.8, 0.5])
+    # a: 1 h, b: 2 h, d: 0 h, f: 2 h (the first A counts) -> median 1.5 h
+    assert out["median_seconds_from_previous"].iloc[1] == pytest.approx(1.5 * 3600)
+    assert np.isnan(out["median_seconds_from_previous"].iloc[0])
+    assert list(out.columns) == funnel.COLUMNS
+
+
+def test_strict_mode_by_hand():
+    # b has X between A and B; f's first A is followed by A, not B.
+    assert _counts(HAND, ["A", "B", "C"], mode="strict") == [5, 2, 1]
+
+
+def test_any_order_mode_by_hand():
+    # a, b, c, d, f have A and B (c did B first); a, b, c have all three.
+    assert _counts(HAND, ["A", "B", "C"], mode="any_order") == [5, 5, 3]
+
+
+def test_step_sets_and_labels():
+    out = funnel.funnel(HAND, [["A", "X"], ["B", "C"]])
+    assert out["step"].tolist() == ["A | X", "B | C"]
+    assert out["customers"].tolist() == [5, 5]
+
+
+def test_window_boundary_is_inclusive():
+    df = _events([("a", 0, "A"), ("a", 168, "B"), ("b", 0, "A"), ("b", 168.001, "B")])
+    assert _counts(df, ["A", "B"], window=timedelta(days=7)) == [2, 1]
+    assert _counts(df, ["A", "B"], window=timedelta(days=7), mode="strict") == [2, 1]
+    assert _counts(df, ["A", "B"], window=timedelta(days=7), mode="any_order") == [2, 1]
+
+
+def test_repeated_steps_need_two_events():
+    df = _events([("a", 1, "A"), ("a", 2, "A"), ("b", 1, "A"), ("c", 1, "A"), ("c", 1, "A")])
+    # c's two identical events (same touchpoint, same instant) count once
+    assert _counts(df, ["A", "A"]) == [3, 1]
+    assert _counts(df, ["A", "A"], mode="strict") == [3, 1]
+
+
+def test_breakdown_has_wilson_intervals_and_a_chi_square_test():
+    ev = demo.load().events
+    out = funnel.funnel(ev, ["Product page", "Purchase"], by="variant")
+    assert set(out["variant"]) == {"A", "B"}
+    a = out[(out["variant"] == "A") & (out["step_index"] == 2)].iloc[0]
+    b = out[(out["variant"] == "B") & (out["step_index"] == 2)].iloc[0]
+    n_a = out[(out["variant"] == "A") & (out["step_index"] == 1)]["customers"].iloc[0]
+    n_b = out[(out["variant"] == "B") & (out["step_index"] == 1)]["customers"].iloc[0]
+    table = [[a["customers"], b["customers"]], [n_a - a["customers"], n_b - b["customers"]]]
+    assert a["p_value"] == pytest.approx(stats.chi2_contingency(table, correction=False)[1])
+    # Wilson interval against statsmodels
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(a["customers"], n_a, method="wilson")
+    assert (a["ci_low"], a["ci_high"]) == pytest.approx((low, high))
+
+
+def test_small_groups_are_not_tested():
+    out = funnel.funnel(HAND, ["A", "B"], by="customer_id")
+    assert out["p_value"].isna().all()
+    assert out["note"].str.contains("not tested").all()
+
+
+def test_bad_input_says_how_to_fix():
+    with pytest.raises(AnalysisError, match="list of steps"):
+        funnel.funnel(HAND, "A")
+    with pytest.raises(AnalysisError, match="mode"):
+        funnel.funnel(HAND, ["A", "B"], mode="fuzzy")
+    with pytest.raises(AnalysisError, match="timedelta"):
+        funnel.funnel(HAND, ["A", "B"], window=7)
+    with pytest.raises(AnalysisError, match="no column"):
+        funnel.funnel(HAND, ["A", "B"], by="segment")
+
+
+def test_nobody_starts_gives_zeros():
+    out = funnel.funnel(HAND, ["Z", "A"])
+    assert out["customers"].tolist() == [0, 0]
+    assert out["conversion_from_start"].isna().all()
+
+
+rows = st.lists(
+    st.tuples(st.sampled_from("pqrst"), st.integers(0, 30), st.sampled_from("ABCX")),
+    min_size=1, max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows, steps=st.lists(st.sampled_from("ABC"), min_size=2, max_size=4),
+       hours=st.integers(0, 20))
+def test_funnel_invariants(rows, steps, hours):
+    df = _events([(c, float(h), t) for c, h, t in rows])
+    ordered = _counts(df, steps)
+    strict = _counts(df, steps, mode="strict")
+    windowed = _counts(df, steps, window=timedelta(hours=hours))
+    any_order = _counts(df, steps, mode="any_order")
+    for counts in (ordered, strict, windowed, any_order):
+        assert all(x >= y for x, y in zip(counts, counts[1:], strict=False))
+    assert all(o >= s for o, s in zip(ordered, strict, strict=True))
+    assert all(o >= w for o, w in zip(ordered, windowed, strict=True))
+    assert all(a >= o for a, o in zip(any_order, ordered, strict=True))
+
+
+def _reference(df: pd.DataFrame, steps: list[str]) -> list[int]:
+    """A plain-Python greedy funnel, customer by customer."""
+    counts = [0] * len(steps)
+    ordered = df.sort_values(["customer_id", "timestamp", "touchpoint"])
+    for _, journey in ordered.groupby("customer_id"):
+        names = journey["touchpoint"].tolist()
+        position = -1
+        for i, step in enumerate(steps):
+            later = [j for j in range(position + 1, len(names)) if names[j] == step]
+            if not later:
+                break
+            position = later[0]
+            counts[i] += 1
+    return counts
+
+
+def test_receipt_log_funnel_matches_a_reference():
+    raw = ingest.read_table(DATASETS / "receipt_process_log.csv")
+    data = ingest.prepare(raw, ingest.guess_mapping(raw, "events"), "events").data
+    data = data.astype({"touchpoint": str, "channel": str})
+    steps = ["Confirmation of receipt", "T02 Check confirmation of receipt",
+             "T04 Determine confirmation of receipt"]
+    assert _counts(data, steps) == _reference(data, steps)
+    assert _counts(data, steps)[0] == 1434
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "polars", "polars-lazy"])
+def test_same_results_from_every_backend(backend):
+    ev = demo.load().events
+    native = {
+        "duckdb": lambda: duckdb.connect().from_df(ev),
+        "polars": lambda: pl.from_pandas(ev),
+        "polars-lazy": lambda: pl.from_pandas(ev).lazy(),
+    }[backend]()
+    steps = ["Product page", ["Add to cart", "Chat with advisor"], "Purchase"]
+    for kw in ({}, {"mode": "strict"}, {"window": timedelta(days=3), "by": "segment"}):
+        pd.testing.assert_frame_equal(funnel.funnel(native, steps, **kw),
+                                      funnel.funnel(ev, steps, **kw))
+
+
+def test_planted_conversion_change_shows_over_time():
+    d = demo.load()
+    first_touches = ["Social ad view", "Search landing", "Newsletter open", "Store walk-in",
+                     "App install"]
+    steps = [first_touches, "Purchase"]
+
+    def lift(events: pd.DataFrame) -> float:
+        out = funnel_details.funnel_over_time(events, steps)
+        conv = out[out["step_index"] == 2].set_index("period")["conversion_from_start"]
+        return conv[conv.index >= "2025-07-01"].mean() - conv[conv.index < "2025-07-01"].mean()
+
+    north = lift(d.events[d.events["region"] == "North"])
+    others = lift(d.events[d.events["region"] != "North"])
+    assert north - others == pytest.approx(demo.DID_EFFECT, abs=0.06)
+    assert north > 0.05 and abs(others) < 0.04
+
+
+def test_time_to_convert_quantiles_match_numpy():
+    ev = demo.load().events
+    steps = ["Add to cart", "Checkout"]
+    summary, histogram = funnel_details.time_to_convert(ev, steps)
+    per = funnel.customer_steps(ev, steps).collect().to_pandas()
+    gaps = (per["_t1"] - per["_t0"]).dt.total_seconds().dropna()
+    assert summary["customers"].iloc[0] == len(gaps)
+    assert summary["median_seconds"].iloc[0] == pytest.approx(np.median(gaps))
+    assert summary["p90_seconds"].iloc[0] == pytest.approx(np.quantile(gaps, 0.9))
+    assert histogram["customers"].sum() == len(gaps)
+
+
+def test_drop_off_accounts_for_everyone_who_left():
+    ev = demo.load().events
+    steps = ["Checkout", "Purchase"]
+    table = funnel_details.drop_off(ev, steps, 1, limit=100)
+    assert table["customers"].sum() == table.attrs["dropped"]
+    out = funnel.funnel(ev, steps)
+    assert table.attrs["dropped"] == out["customers"].iloc[0] - out["customers"].iloc[1]
+    assert table["share"].sum() == pytest.approx(1.0)
