@@ -193,7 +193,7 @@ def funnel_chart(table: pd.DataFrame, *, by: str | None = None, height: int = 42
     for i, (name, part) in enumerate(groups):
         dropped = 1 - part["conversion_from_previous"]
         fig.add_bar(
-            y=part["_label"], x=part["customers"], orientation="h",
+            y=part["_label"].tolist(), x=part["customers"].tolist(), orientation="h",
             name="customers" if name is None else str(name),
             marker_color=PALETTE[i % len(PALETTE)],
             text=[f"{c:,} · {r:.0%}" if pd.notna(r) else f"{c:,}"

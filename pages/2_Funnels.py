@@ -29,7 +29,7 @@ tabs = st.tabs(["Time to convert", "Where drop-offs went", "Over time"])
 with tabs[0]:
     funnels.render_timing(ctx, settings)
 with tabs[1]:
-    funnels.render_drop_off(ctx, settings)
+    drop = funnels.render_drop_off(ctx, settings)
 with tabs[2]:
-    funnels.render_over_time(ctx, settings)
-finish(ctx, settings.params())
+    period = funnels.render_over_time(ctx, settings)
+finish(ctx, {**settings.params(), "drop": [str(drop)], "per": [period]})

@@ -195,10 +195,15 @@ def render_timing(ctx: Context, s: FunnelSettings) -> None:
     csv_download(summary, "time_to_convert.csv", "Download time to convert")
 
 
-def render_drop_off(ctx: Context, s: FunnelSettings) -> None:
+def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
+    """Where drop-offs went; returns the chosen step (for the URL)."""
     labels = [SEPARATOR.join(step) for step in s.steps]
     options = list(range(1, len(s.steps)))
-    st.session_state.setdefault("f_drop", 1)
+    wanted = (ctx.url.get("drop") or ["1"])[0]
+    st.session_state.setdefault("f_drop", int(wanted) if wanted.isdigit() and int(wanted)
+                                in options else 1)
+    if st.session_state["f_drop"] not in options:
+        st.session_state["f_drop"] = 1
     k = st.selectbox("Customers who reached", options, key="f_drop",
                      format_func=lambda i: f"{i}. {labels[i - 1]} but not {labels[i]}")
     table = drop_offs(ctx.path, ctx.events.id, ctx.filters, s, k)
@@ -211,25 +216,30 @@ def render_drop_off(ctx: Context, s: FunnelSettings) -> None:
     csv_download(table, "drop_off.csv", "Download where they went")
     if ctx.feedback is None:
         st.caption("Link a feedback table to see what drop-offs said.")
-        return
+        return k
     said = drop_off_feedback(ctx.path, ctx.events.id, ctx.feedback.id, ctx.filters, s, k)
     if said.empty:
         st.caption("The feedback has no customer ids, so it cannot be matched to drop-offs.")
-        return
+        return k
     st.markdown("**What their feedback was about, compared with those who continued**")
     pct = st.column_config.NumberColumn(format="percent")
     st.dataframe(said, hide_index=True, column_config={
         "dropped_share": pct, "continued_share": pct,
         "dropped_mean_score": st.column_config.NumberColumn(format="%.2f"),
         "continued_mean_score": st.column_config.NumberColumn(format="%.2f")})
+    csv_download(said, "drop_off_feedback.csv", "Download their feedback topics")
+    return k
 
 
-def render_over_time(ctx: Context, s: FunnelSettings) -> None:
+def render_over_time(ctx: Context, s: FunnelSettings) -> str:
+    """Conversion by cohort; returns the chosen period (for the URL)."""
+    wanted = (ctx.url.get("per") or ["month"])[0]
+    st.session_state.setdefault("f_period", wanted if wanted in ("month", "week") else "month")
     period = st.radio("Cohorts by", ["month", "week"], horizontal=True, key="f_period")
     table = over_time(ctx.path, ctx.events.id, ctx.filters, s, period)
     if table.empty:
         st.info("No cohort to show.")
-        return
+        return period
     st.caption(
         "Customers grouped by when they did the first step; the line is the share who reached "
         "the last step (band: 95% interval). A change shows up as a step in the line; recent "
@@ -237,3 +247,4 @@ def render_over_time(ctx: Context, s: FunnelSettings) -> None:
     )
     st.plotly_chart(figures.conversion_trend_chart(table), width="stretch")
     csv_download(table, "funnel_over_time.csv", "Download cohorts")
+    return period

@@ -1,0 +1,77 @@
+"""The Funnels page: the chart comes from the analysis and the settings live in the URL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import demo, funnel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def workspace_path(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "workspace.duckdb"
+    monkeypatch.setenv("JOURNEY_WORKSPACE", str(path))
+    return path
+
+
+def _qp(at: AppTest, key: str) -> list[str]:
+    value = at.query_params.get(key, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page("pages/2_Funnels.py")
+    return at.run()
+
+
+def _bars(at: AppTest) -> list[dict]:
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [t for spec in specs for t in spec["data"] if t.get("orientation") == "h"]
+
+
+def test_default_stage_funnel_matches_the_analysis(workspace_path):
+    at = _page()
+    assert [e.value for e in at.exception] == []
+    expected = funnel.funnel(demo.load().events, list(
+        ["awareness", "consideration", "conversion", "usage", "retention"]), step_col="stage")
+    assert _bars(at)[0]["x"] == expected["customers"].tolist()
+    assert _qp(at, "on") == ["stage"]
+    assert _qp(at, "steps") == ["awareness", "consideration", "conversion", "usage", "retention"]
+
+
+def test_settings_from_the_url(workspace_path):
+    dataset = _qp(_page(), "dataset")[0]
+    at = _page(dataset=dataset, on="touchpoint",
+               steps=["Product page", "Add to cart | Chat with advisor", "Purchase"],
+               win="3", mode="strict", bd="variant", drop="2", per="week")
+    assert [e.value for e in at.exception] == []
+    assert at.selectbox(key="f_mode").value == "strict"
+    assert at.number_input(key="f_win").value == 3
+    expected = funnel.funnel(
+        demo.load().events, ["Product page", ["Add to cart", "Chat with advisor"], "Purchase"],
+        window=timedelta(days=3), mode="strict", by="variant",
+    )
+    bars = _bars(at)
+    shown = [x for b in bars for x in b["x"]]
+    assert sorted(shown) == sorted(expected["customers"].tolist())
+    assert _qp(at, "win") == ["3"] and _qp(at, "bd") == ["variant"]
+    assert _qp(at, "drop") == ["2"] and _qp(at, "per") == ["week"]
+    assert at.selectbox(key="f_drop").value == 2
+    assert _qp(at, "steps")[1] == "Add to cart | Chat with advisor"
+
+
+def test_unknown_step_names_get_a_suggestion(workspace_path):
+    dataset = _qp(_page(), "dataset")[0]
+    at = _page(dataset=dataset, on="touchpoint", steps=["Product page", "Purchse"])
+    assert [e.value for e in at.exception] == []
+    assert any("did you mean “Purchase”" in w.value for w in at.warning)
