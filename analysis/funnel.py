@@ -139,8 +139,12 @@ def customer_steps(
     order = order_columns(names)
     keep = ["customer_id", *order] + ([by] if by and by not in order else [])
     group = nw.col(by).cast(nw.String).fill_null("(none)") if by else nw.lit("all")
-    prepared = lf.select(*keep, nw.col(step_col).cast(nw.String).alias("_name"),
-                         group.alias("_group"))
+    name = nw.col(step_col)
+    if not lf.implementation.is_duckdb():
+        # DuckDB compares an ENUM with text directly (and fast); Polars' Enum refuses names
+        # outside its categories, so other engines compare text.
+        name = name.cast(nw.String)
+    prepared = lf.select(*keep, name.alias("_name"), group.alias("_group"))
     if by:
         prepared = prepared.with_columns(nw.lit(True).alias("_by"))
     if mode == "strict":
