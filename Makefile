@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint chromium demo clean
+.PHONY: run test lint chromium demo bench clean
 
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py
@@ -32,6 +32,9 @@ test: $(VENV)/.dev chromium lint
 
 demo: $(VENV)/.runtime
 	$(BIN)/python -m analysis.demo data/demo
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -196,9 +196,9 @@ def funnel_chart(table: pd.DataFrame, *, by: str | None = None, height: int = 42
             y=part["_label"].tolist(), x=part["customers"].tolist(), orientation="h",
             name="customers" if name is None else str(name),
             marker_color=PALETTE[i % len(PALETTE)],
-            text=[f"{c:,} · {r:.0%}" if pd.notna(r) else f"{c:,}"
-                  for c, r in zip(part["customers"], part["conversion_from_start"],
-                                  strict=True)],
+            text=[_funnel_label(c, r, d, k) for c, r, d, k in zip(
+                part["customers"], part["conversion_from_start"], dropped,
+                part["step_index"], strict=True)],
             textposition="auto",
             customdata=list(zip(part["conversion_from_previous"].fillna(0), dropped.fillna(0),
                                 strict=True)),
@@ -217,6 +217,13 @@ def funnel_chart(table: pd.DataFrame, *, by: str | None = None, height: int = 42
         xaxis=dict(title="Customers"), showlegend=by is not None, legend_title_text=by or "",
     )
     return fig
+
+
+def _funnel_label(customers: int, rate: float, dropped: float, step: int) -> str:
+    text = f"{customers:,}" if pd.isna(rate) else f"{customers:,} · {rate:.0%}"
+    if step > 1 and pd.notna(dropped):
+        text += f" (−{dropped:.0%} from previous)"
+    return text
 
 
 def time_histogram(histogram: pd.DataFrame, *, height: int = 340) -> go.Figure:

@@ -56,7 +56,7 @@ def run_isolated(job: str, side: str, n_events: int, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--jobs", nargs="+", default=None)
     parser.add_argument("--one", nargs=3, metavar=("JOB", "SIDE", "EVENTS"))
     args = parser.parse_args()
