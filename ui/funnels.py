@@ -150,6 +150,16 @@ def over_time(path: str, events_id: str, filters: Filters, s: FunnelSettings, pe
                                            step_col=s.step_col)
 
 
+def _duration(seconds: float) -> str:
+    """A duration a person reads at a glance: 45 s, 12 min, 3.5 h, 2.1 days."""
+    if pd.isna(seconds):
+        return "–"
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out.attrs = {}
@@ -185,11 +195,10 @@ def render_funnel(ctx: Context, s: FunnelSettings) -> None:
 def render_timing(ctx: Context, s: FunnelSettings) -> None:
     summary, histogram = timing(ctx.path, ctx.events.id, ctx.filters, s)
     st.caption("Time from the previous step, for the customers who made the step.")
-    hours = summary.copy()
+    shown = summary.copy()
     for col in ("p25_seconds", "median_seconds", "p75_seconds", "p90_seconds"):
-        hours[col.replace("_seconds", " (h)")] = hours.pop(col) / 3600
-    st.dataframe(hours, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.2f") for c in hours.columns if "(h)" in c})
+        shown[col.replace("_seconds", "")] = shown.pop(col).map(_duration)
+    st.dataframe(shown, hide_index=True)
     if len(histogram):
         st.plotly_chart(figures.time_histogram(histogram), width="stretch")
     csv_download(summary, "time_to_convert.csv", "Download time to convert")
