@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui import paths
 from ui.sidebar import finish, page_context
+from ui.soon import require_events
 
 ctx = page_context("Paths", ":material/route:")
 st.title("Paths", anchor=False)
@@ -11,14 +12,7 @@ st.caption(
     "Which ways do customers actually move through our touchpoints and channels, and where "
     "do the journeys that convert differ from the ones that don't?"
 )
-if ctx.events is None:
-    st.info(
-        "Paths need a journey (events) dataset. Pick one in the sidebar, or upload one on the "
-        "Data page.", icon=":material/route:",
-    )
-    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
-    finish(ctx)
-    st.stop()
+require_events(ctx, "Paths", ":material/route:")
 
 settings = paths.controls(ctx)
 paths.render_sankey(ctx, settings)

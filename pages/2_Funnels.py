@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui import funnels
 from ui.sidebar import finish, page_context
+from ui.soon import require_events
 
 ctx = page_context("Funnels", ":material/filter_alt:")
 st.title("Funnels", anchor=False)
@@ -11,14 +12,7 @@ st.caption(
     "How many customers get from awareness to purchase to loyalty, where do we lose them, how "
     "long does each step take, and does that differ by channel, segment or persona?"
 )
-if ctx.events is None:
-    st.info(
-        "Funnels need a journey (events) dataset. Pick one in the sidebar, or upload one on "
-        "the Data page.", icon=":material/filter_alt:",
-    )
-    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
-    finish(ctx)
-    st.stop()
+require_events(ctx, "Funnels", ":material/filter_alt:")
 
 settings = funnels.controls(ctx)
 if settings is None:

@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import demo
 from analysis.store import Workspace
+from tests.app.conftest import open_page
+from tests.app.conftest import qp as _qp
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [
@@ -25,13 +27,6 @@ PAGES = [
 
 
 @pytest.fixture
-def workspace_path(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "workspace.duckdb"
-    monkeypatch.setenv("JOURNEY_WORKSPACE", str(path))
-    return path
-
-
-@pytest.fixture
 def empty_workspace(workspace_path) -> Path:
     """A workspace whose demo was seeded and then deleted by its user."""
     with Workspace(workspace_path) as ws:
@@ -40,17 +35,7 @@ def empty_workspace(workspace_path) -> Path:
 
 
 def _app(page: str | None = None, **params: str | list[str]) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    if page:
-        at.switch_page(page)
-    return at.run()
-
-
-def _qp(at: AppTest, key: str) -> list[str]:
-    value = at.query_params.get(key, [])
-    return [value] if isinstance(value, str) else list(value)
+    return open_page(page, **params)
 
 
 def _no_exceptions(at: AppTest) -> None:

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis import demo, paths
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def workspace_path(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "workspace.duckdb"
-    monkeypatch.setenv("JOURNEY_WORKSPACE", str(path))
-    return path
-
-
-def _qp(at: AppTest, key: str) -> list[str]:
-    value = at.query_params.get(key, [])
-    return [value] if isinstance(value, str) else list(value)
+from tests.app.conftest import open_page
+from tests.app.conftest import qp as _qp
 
 
 def _paths_page(**params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page("pages/1_Paths.py")
-    return at.run()
+    return open_page("pages/1_Paths.py", **params)
 
 
 def _charts(at: AppTest) -> list[dict]:
