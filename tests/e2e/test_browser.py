@@ -104,3 +104,36 @@ def test_pages_keep_dataset_and_filters_when_navigating(server, browser):
     page.wait_for_function("() => window.location.search.includes('channel=app')")
     assert f"dataset={dataset}" in page.url
     context.close()
+
+
+def test_paths_and_funnels_views_restore_from_a_link(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Demo: omnichannel retail")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    context.close()
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1400})
+    page = fresh.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{server.url}/Paths?dataset={dataset}&steps=3&node=channel&anchor=start"
+              "&at=Checkout")
+    expect(page.get_by_role("heading", name="Journey flow")).to_be_visible()
+    expect(page.locator(".js-plotly-plot .sankey").first).to_be_visible()
+    expect(page.get_by_role("combobox", name="Journeys")).to_have_value(
+        "Paths after a touchpoint")
+    page.wait_for_function("() => window.location.search.includes('node=channel')")
+    assert "steps=3" in page.url and "at=Checkout" in page.url
+    page.screenshot(path=str(SHOTS / "e2e_paths.png"), full_page=True)
+
+    page.goto(f"{server.url}/Funnels?dataset={dataset}&on=touchpoint&steps=Product+page"
+              "&steps=Purchase&mode=strict")
+    expect(page.get_by_role("combobox", name="Order")).to_have_value("Strictly consecutive")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('mode=strict')")
+    assert "steps=Product+page" in page.url
+    page.screenshot(path=str(SHOTS / "e2e_funnels.png"), full_page=True)
+    fresh.close()
