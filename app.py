@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui import data, home
 from ui.sidebar import finish, page_context
+from ui.text import md
 
 ctx = page_context("Home", ":material/home:")
 st.title("Customer journey analytics", anchor=False)
@@ -17,7 +18,7 @@ if ctx.dataset is None:
     finish(ctx)
     st.stop()
 
-st.header(ctx.dataset.name, anchor=False)
+st.header(md(ctx.dataset.name), anchor=False)
 if ctx.events is None and ctx.dataset.kind == "feedback":
     home.feedback_only(ctx)
     home.views(ctx.params())
@@ -25,7 +26,7 @@ if ctx.events is None and ctx.dataset.kind == "feedback":
     st.stop()
 if ctx.events is None:
     st.info(
-        f"{ctx.dataset.name} is a customers table ({ctx.dataset.rows:,} rows). Link it to an "
+        f"{md(ctx.dataset.name)} is a customers table ({ctx.dataset.rows:,} rows). Link it to an "
         "events dataset on the Data page, or pick an events dataset in the sidebar."
     )
     finish(ctx)

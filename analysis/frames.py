@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
-from analysis.schema import REQUIRED, AnalysisError, Kind
+from analysis.schema import EVENT_SEQ, REQUIRED, AnalysisError, Kind, MissingColumnError
 
 if TYPE_CHECKING:
     from analysis.store import Workspace
@@ -70,12 +71,75 @@ def as_int(value: Any) -> int:
     return 0 if value is None or pd.isna(value) else int(value)
 
 
+def seconds_between(lf: nw.LazyFrame, later: str, earlier: str) -> nw.Expr:
+    """Seconds from timestamp column ``earlier`` to ``later`` of ``lf``, to the microsecond.
+
+    Narwhals has no duration arithmetic on Spark (``dt.total_microseconds`` is not
+    implemented there), so on Spark it is the difference of the two epoch times.
+    """
+    if not lf.implementation.is_spark_like():
+        return (nw.col(later) - nw.col(earlier)).dt.total_microseconds() / 1_000_000
+    schema = lf.collect_schema()
+    micros = _epoch_micros(later, schema[later]) - _epoch_micros(earlier, schema[earlier])
+    return micros / 1_000_000
+
+
+def _epoch_micros(column: str, dtype: Any) -> nw.Expr:
+    """Microseconds since 1970-01-01 of a Spark timestamp column, exactly.
+
+    A TIMESTAMP (time zone aware) casts to whole epoch seconds (floored); a TIMESTAMP_NTZ
+    does not cast, so its whole seconds come from its wall-clock fields (no time zone, so
+    no daylight-saving jump). ``dt.microsecond`` is the sub-second part in both.
+    """
+    col = nw.col(column)
+    if getattr(dtype, "time_zone", None) is not None:
+        seconds = col.cast(nw.Int64)
+    else:
+        year = col.dt.year().cast(nw.Int64)
+        days = (365 * (year - 1970) + (year - 1969) // 4 - (year - 1901) // 100
+                + (year - 1601) // 400 + col.dt.ordinal_day().cast(nw.Int64) - 1)
+        seconds = (days * 86_400 + col.dt.hour().cast(nw.Int64) * 3_600
+                   + col.dt.minute().cast(nw.Int64) * 60 + col.dt.second().cast(nw.Int64))
+    return seconds * 1_000_000 + col.dt.microsecond().cast(nw.Int64) % 1_000_000
+
+
+def _with_row_order(data: Any) -> Any:
+    """pandas and Polars input with ``event_seq`` = row position when it has none.
+
+    The input is not modified: pandas gets a shallow copy with one more column.
+    """
+    if isinstance(data, pd.DataFrame):
+        if EVENT_SEQ in data.columns:
+            return data
+        out = data.copy(deep=False)
+        out[EVENT_SEQ] = np.arange(len(out), dtype="int64")
+        return out
+    if isinstance(data, nw.DataFrame | nw.LazyFrame):
+        native = nw.to_native(data)
+        if data.implementation.is_polars() and EVENT_SEQ not in data.collect_schema().names():
+            return nw.from_native(_polars_row_order(native))
+        return data
+    module = type(data).__module__.split(".")[0]
+    if module == "polars":
+        return _polars_row_order(data)
+    return data
+
+
+def _polars_row_order(native: Any) -> Any:
+    names = native.collect_schema().names()
+    if EVENT_SEQ in names:
+        return native
+    import polars as pl
+
+    return native.with_row_index(EVENT_SEQ).with_columns(pl.col(EVENT_SEQ).cast(pl.Int64))
+
+
 def require_columns(frame: nw.LazyFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
-    """Raise an :class:`AnalysisError` naming the missing canonical columns."""
+    """Raise a :class:`MissingColumnError` naming the missing canonical columns."""
     names = frame.collect_schema().names()
     missing = [c for c in columns if c not in names]
     if missing:
-        raise AnalysisError(
+        raise MissingColumnError(
             f"{what} needs the column(s) {', '.join(missing)}; the table has "
             f"{', '.join(names[:15]) or 'no columns'}.",
             "Rename them, or import the file with ingest.prepare to map its columns.",
@@ -83,12 +147,18 @@ def require_columns(frame: nw.LazyFrame, columns: tuple[str, ...] | list[str], w
 
 
 def canonical(data: Any, kind: Kind = "events", filters: Filters | None = None) -> nw.LazyFrame:
-    """Lazy frame of ``kind`` with its required columns checked and ``filters`` applied."""
+    """Lazy frame of ``kind`` with its required columns checked and ``filters`` applied.
+
+    Events from pandas or Polars without an ``event_seq`` column get one from their row order
+    (DESIGN.md, Order of events), so events at the same instant keep the frame's order.
+    """
+    if kind == "events":
+        data = _with_row_order(data)
     frame = to_lazy(data)
     require_columns(frame, REQUIRED[kind], f"A {kind} table")
     schema = frame.collect_schema()
     if "timestamp" in schema and not isinstance(schema["timestamp"], nw.Datetime | nw.Date):
-        raise AnalysisError(
+        raise MissingColumnError(
             f"The timestamp column holds {schema['timestamp']}, not dates.",
             "Convert it first, e.g. with ingest.prepare(df, ingest.guess_mapping(df, kind), kind).",
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,66 +9,13 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
+from analysis.definitions import (
+    churn_touchpoints,
+    conversion_touchpoints,
+    present_touchpoints,
+)
 from analysis.frames import as_int, canonical, to_lazy
-from analysis.schema import CANONICAL, Kind
-
-CONVERSION_PATTERN = re.compile(
-    r"purchase|order (placed|completed|confirmed)|\bbuy\b|bought|checkout (complete|success)"
-    r"|subscribed|sign ?up|conver(sion|ted)|payment (succeeded|success)",
-    re.IGNORECASE,
-)
-CHURN_PATTERN = re.compile(
-    r"cancel|churn|unsubscri|close[ds]? account|account closed|terminat", re.IGNORECASE
-)
-_MAX_ATTRIBUTE_VALUES = 50
-_WEEK_ORIGIN = datetime(1969, 12, 29)
-
-
-def conversion_touchpoints(touchpoints: list[str]) -> list[str]:
-    """Touchpoints whose names read as a conversion (purchase, order placed, sign-up…)."""
-    return [t for t in touchpoints if CONVERSION_PATTERN.search(str(t))]
-
-
-def churn_touchpoints(touchpoints: list[str]) -> list[str]:
-    """Touchpoints whose names read as churn (cancel, unsubscribe, close account…)."""
-    return [t for t in touchpoints if CHURN_PATTERN.search(str(t))]
-
-
-def profile(data: pd.DataFrame, kind: Kind) -> dict[str, Any]:
-    """A small description of a prepared table, stored in the catalog at import.
-
-    Keys: rows, customers, first, last, touchpoints ({name: rows}), channels, stages,
-    attributes ({column: [values]} for text columns with at most 50 distinct values),
-    scales ({scale: rows}), has_text.
-    """
-    out: dict[str, Any] = {"rows": len(data)}
-    if "customer_id" in data:
-        out["customers"] = int(data["customer_id"].nunique())
-    if "timestamp" in data and len(data):
-        out["first"] = str(data["timestamp"].min())
-        out["last"] = str(data["timestamp"].max())
-    for name, key in (("touchpoint", "touchpoints"), ("channel", "channels"), ("stage", "stages")):
-        if name in data:
-            counts = data[name].astype("string").value_counts().head(500)
-            out[key] = {str(k): int(v) for k, v in counts.items()}
-    if kind == "feedback":
-        out["has_text"] = bool("text" in data and data["text"].notna().any())
-        if "scale" in data:
-            counts = data["scale"].astype("string").value_counts()
-            out["scales"] = {str(k): int(v) for k, v in counts.items()}
-    attributes: dict[str, list[str]] = {}
-    for col in data.columns:
-        if col in CANONICAL[kind] or col in {"text", "score"}:
-            continue
-        values = data[col]
-        if not (pd.api.types.is_string_dtype(values) or values.dtype == object
-                or isinstance(values.dtype, pd.CategoricalDtype)):
-            continue
-        distinct = values.dropna().astype(str).unique()
-        if 1 < len(distinct) <= _MAX_ATTRIBUTE_VALUES:
-            attributes[col] = sorted(distinct.tolist())
-    out["attributes"] = attributes
-    return out
+from analysis.stats import period_key, period_start
 
 
 @dataclass(frozen=True)
@@ -141,10 +87,7 @@ def dataset_overview(
         exprs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     stats = lf.select(*exprs).collect().to_pandas().iloc[0]
     customers = as_int(stats["customers"])
-    present = sorted(
-        lf.select(nw.col("touchpoint").cast(nw.String)).unique().collect().to_pandas()
-        ["touchpoint"].dropna().tolist()
-    )
+    present = present_touchpoints(lf)
     messages: list[str] = []
     conv = tuple(conversion) if conversion is not None else tuple(conversion_touchpoints(present))
     chrn = tuple(churn) if churn is not None else tuple(churn_touchpoints(present))
@@ -243,9 +186,7 @@ def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
     lf = canonical(events, "events")
     names = lf.collect_schema().names()
     keys = ["week"] + ([by] if by and by in names else [])
-    # Whole weeks since Monday 1969-12-29: portable where SQL backends lack week truncation.
-    seconds = (nw.col("timestamp") - nw.lit(_WEEK_ORIGIN)).dt.total_seconds()
-    frame = lf.with_columns((seconds // (7 * 86_400)).alias("week"))
+    frame = lf.with_columns(period_key("timestamp", "week").alias("week"))
     if len(keys) > 1:
         frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)"))
     out = (
@@ -256,7 +197,7 @@ def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
         .sort_values(keys)
         .reset_index(drop=True)
     )
-    out["week"] = pd.Timestamp(_WEEK_ORIGIN) + pd.to_timedelta(out["week"] * 7, unit="D")
+    out["week"] = period_start(out["week"], "week")
     return out
 
 

@@ -7,11 +7,15 @@ kinds of table: ``events`` (the journey), ``feedback`` (surveys, reviews, ticket
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
 Kind = Literal["events", "feedback", "customers"]
+#: The position of an event in its source file (0-based), recorded at ingest: events with the
+#: same timestamp keep the order the export had.
+EVENT_SEQ = "event_seq"
 KINDS: tuple[Kind, ...] = ("events", "feedback", "customers")
 
 Scale = Literal["nps", "csat", "ces"]
@@ -70,6 +74,39 @@ class AnalysisError(ValueError):
         self.problem = problem
         self.hint = hint
         super().__init__(f"{problem} {hint}".strip())
+
+
+class ParameterError(AnalysisError):
+    """A parameter out of range or of the wrong kind (``top_nodes=0``, ``alpha=2``)."""
+
+
+class UnknownValueError(ParameterError):
+    """A name the data does not hold (a touchpoint, a group value); the hint lists the valid
+    ones."""
+
+
+class MissingColumnError(AnalysisError):
+    """The table lacks a column the analysis needs."""
+
+
+def valid_values(values: Iterable[object], limit: int = 25) -> str:
+    """A readable list of valid values for an error message: "A, B, C, … (40 in all)"."""
+    shown = sorted({str(v) for v in values if v is not None})
+    text = ", ".join(shown[:limit]) or "nothing"
+    return text + (f", … ({len(shown)} in all)" if len(shown) > limit else "")
+
+
+def unknown_values_error(what: str, unknown: Iterable[object], valid: Iterable[object]):
+    """The :class:`UnknownValueError` for names not in the data, with close matches."""
+    valid = [str(v) for v in valid]
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return UnknownValueError(
+        f"Unknown {what} {', '.join(parts)}; the data has: {valid_values(valid)}.",
+        f"Pass {what}s exactly as they are written in the data.",
+    )
 
 
 class IngestError(AnalysisError):

@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analysis import overview
 from analysis.ingest import IngestResult
+from analysis.ingest import profile as table_profile
 from analysis.schema import AnalysisError, Kind, UnknownDatasetError
 
 #: Environment variable that overrides the workspace file location.
@@ -248,7 +248,7 @@ class Workspace:
             source_name,
             linked_to,
             json.dumps(report.to_dict(), default=str),
-            json.dumps(profile or overview.profile(result.data, report.kind), default=str),
+            json.dumps(profile or table_profile(result.data, report.kind), default=str),
         ]
         data = _storable(result.data)
         quarantine = _storable(result.quarantine)

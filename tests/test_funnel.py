@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from scipy import stats
 
-from analysis import demo, funnel, funnel_details, ingest
+from analysis import demo, frames, funnel, ingest
 from analysis.schema import AnalysisError
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -82,9 +82,18 @@ def test_window_boundary_is_inclusive():
 
 def test_repeated_steps_need_two_events():
     df = _events([("a", 1, "A"), ("a", 2, "A"), ("b", 1, "A"), ("c", 1, "A"), ("c", 1, "A")])
-    # c's two identical events (same touchpoint, same instant) count once
-    assert _counts(df, ["A", "A"]) == [3, 1]
-    assert _counts(df, ["A", "A"], mode="strict") == [3, 1]
+    # c's two events at the same instant are two events, in file order (DESIGN.md)
+    assert _counts(df, ["A", "A"]) == [3, 2]
+    assert _counts(df, ["A", "A"], mode="strict") == [3, 2]
+    assert _counts(df, ["A", "A"], mode="any_order") == [3, 2]
+
+
+def test_any_order_does_not_let_one_event_count_twice():
+    df = _events([("a", 1, "A"), ("a", 2, "B"), ("b", 1, "A"), ("b", 2, "A"), ("b", 3, "B")])
+    # ["A", "B", "A"]: a has one A, so it completes two steps; b has two As and completes all.
+    assert _counts(df, ["A", "B", "A"], mode="any_order") == [2, 2, 1]
+    with pytest.raises(AnalysisError, match="share A"):
+        funnel.funnel(df, ["A", ["A", "B"]], mode="any_order")
 
 
 def test_breakdown_has_wilson_intervals_and_a_chi_square_test():
@@ -122,9 +131,17 @@ def test_bad_input_says_how_to_fix():
 
 
 def test_nobody_starts_gives_zeros():
-    out = funnel.funnel(HAND, ["Z", "A"])
+    # "A" is a touchpoint of the dataset (a category) that no row left after a filter holds.
+    kept = HAND[HAND["touchpoint"] != "A"].astype(
+        {"touchpoint": pd.CategoricalDtype(["A", "B", "C", "X"])})
+    out = funnel.funnel(kept, ["A", "B"])
     assert out["customers"].tolist() == [0, 0]
     assert out["conversion_from_start"].isna().all()
+
+
+def test_unknown_step_names_the_valid_ones():
+    with pytest.raises(AnalysisError, match=r"'Bb' \(did you mean 'B'\?\); the data has: A, B"):
+        funnel.funnel(HAND, ["A", "Bb"])
 
 
 rows = st.lists(
@@ -138,6 +155,9 @@ rows = st.lists(
        hours=st.integers(0, 20))
 def test_funnel_invariants(rows, steps, hours):
     df = _events([(c, float(h), t) for c, h, t in rows])
+    # The dataset's touchpoints are A, B, C and X even when a sample lacks some (as a stored
+    # dataset's ENUM does after a filter).
+    df["touchpoint"] = pd.Categorical(df["touchpoint"], categories=list("ABCX"))
     ordered = _counts(df, steps)
     strict = _counts(df, steps, mode="strict")
     windowed = _counts(df, steps, window=timedelta(hours=hours))
@@ -152,7 +172,7 @@ def test_funnel_invariants(rows, steps, hours):
 def _reference(df: pd.DataFrame, steps: list[str]) -> list[int]:
     """A plain-Python greedy funnel, customer by customer."""
     counts = [0] * len(steps)
-    ordered = df.sort_values(["customer_id", "timestamp", "touchpoint"])
+    ordered = df.sort_values(["customer_id", "timestamp"], kind="stable")
     for _, journey in ordered.groupby("customer_id"):
         names = journey["touchpoint"].tolist()
         position = -1
@@ -196,7 +216,7 @@ def test_planted_conversion_change_shows_over_time():
     steps = [first_touches, "Purchase"]
 
     def lift(events: pd.DataFrame) -> float:
-        out = funnel_details.funnel_over_time(events, steps)
+        out = funnel.funnel_over_time(events, steps)
         conv = out[out["step_index"] == 2].set_index("period")["conversion_from_start"]
         return conv[conv.index >= "2025-07-01"].mean() - conv[conv.index < "2025-07-01"].mean()
 
@@ -209,8 +229,10 @@ def test_planted_conversion_change_shows_over_time():
 def test_time_to_convert_quantiles_match_numpy():
     ev = demo.load().events
     steps = ["Add to cart", "Checkout"]
-    summary, histogram = funnel_details.time_to_convert(ev, steps)
-    per = funnel.customer_steps(ev, steps).collect().to_pandas()
+    result = funnel.time_to_convert(ev, steps)
+    summary, histogram = result.summary, result.histogram
+    per = funnel.customer_steps(frames.canonical(ev), funnel.step_sets(steps))
+    per = per.collect().to_pandas()
     gaps = (per["_t1"] - per["_t0"]).dt.total_seconds().dropna()
     assert summary["customers"].iloc[0] == len(gaps)
     assert summary["median_seconds"].iloc[0] == pytest.approx(np.median(gaps))
@@ -221,8 +243,10 @@ def test_time_to_convert_quantiles_match_numpy():
 def test_drop_off_accounts_for_everyone_who_left():
     ev = demo.load().events
     steps = ["Checkout", "Purchase"]
-    table = funnel_details.drop_off(ev, steps, 1, limit=100)
-    assert table["customers"].sum() == table.attrs["dropped"]
+    result = funnel.drop_off(ev, steps, 1, limit=100)
+    table = result.table
+    assert table["customers"].sum() == result.dropped
     out = funnel.funnel(ev, steps)
-    assert table.attrs["dropped"] == out["customers"].iloc[0] - out["customers"].iloc[1]
+    assert result.dropped == out["customers"].iloc[0] - out["customers"].iloc[1]
+    assert result.continued == out["customers"].iloc[1]
     assert table["share"].sum() == pytest.approx(1.0)

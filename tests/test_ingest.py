@@ -455,7 +455,7 @@ def test_extra_columns_become_attributes():
     df = EVENTS.assign(segment=["gold", "gold", "basic"], region=["EU", None, "US"])
     result = _prepare_events(df)
     assert result.report.attributes == ["segment", "region"]
-    assert result.data.columns.tolist() == [*EVENT_COLUMNS, "segment", "region"]
+    assert result.data.columns.tolist() == [*EVENT_COLUMNS, "event_seq", "segment", "region"]
     assert result.data["segment"].tolist() == ["gold", "gold", "basic"]
     assert result.data["region"].isna().tolist() == [False, True, False]
 

@@ -6,7 +6,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from analysis import demo, overview
+from analysis import demo, ingest, overview
 
 EVENTS = pd.DataFrame(
     {
@@ -84,7 +84,7 @@ def test_weekly_activity_counts_match_pandas():
 
 def test_profile_lists_low_cardinality_attributes():
     d = demo.load()
-    p = overview.profile(d.events, "events")
+    p = ingest.profile(d.events, "events")
     assert p["customers"] == 5000
     assert p["attributes"]["segment"] == ["Budget", "Mainstream", "Premium"]
     assert "customer_id" not in p["attributes"]

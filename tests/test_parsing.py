@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.parsing import (
+from analysis.ingest.parsing import (
     clean_ids,
     is_missing,
     parse_booleans,

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from scipy import stats
 
 from analysis import demo, ingest, paths
-from analysis.path_compare import compare_transitions
+from analysis.journeys import END, OTHER
+from analysis.paths import compare_transitions
 from analysis.schema import AnalysisError
-from analysis.sequences import END, OTHER
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -29,7 +29,7 @@ def _events(rows: list[tuple[str, str, str]], channel: list[str] | None = None) 
     return df
 
 
-# a: Home, Cart, Buy. b: Cart and Home at the same instant (ties go alphabetically), then Home.
+# a: Home, Cart, Buy. b: Home and Cart at the same instant (ties keep the file order), then Home.
 # c: a single event. d: a repeat.
 HAND = _events(
     [
@@ -55,15 +55,14 @@ def _as_set(df: pd.DataFrame) -> set[tuple]:
 def test_hand_built_links():
     links = paths.sankey_links(HAND, max_steps=3, top_nodes=None)
     assert _as_set(links) == {
-        (1, "Home", "Cart", 1),  # a
-        (1, "Cart", "Home", 1),  # b: Cart sorts before Home at the same timestamp
+        (1, "Home", "Cart", 2),  # a, and b: Home comes first in the file at the same instant
         (1, "Home", END, 1),  # c
         (1, "Home", "Home", 1),  # d
         (2, "Cart", "Buy", 1),  # a
-        (2, "Home", "Home", 1),  # b
+        (2, "Cart", "Home", 1),  # b
         (2, "Home", "Cart", 1),  # d
     }
-    cov = links.attrs["coverage"]
+    cov = paths.sankey(HAND, max_steps=3, top_nodes=None).coverage
     assert (cov.customers, cov.customers_total, cov.events, cov.events_total) == (4, 4, 10, 10)
 
 
@@ -76,7 +75,7 @@ def test_links_are_sorted_and_typed():
 
 def test_collapse_repeats_and_exclude():
     links = paths.sankey_links(HAND, max_steps=3, top_nodes=None, collapse_repeats=True)
-    assert (1, "Home", "Cart", 2) in _as_set(links)  # a and d
+    assert (1, "Home", "Cart", 3) in _as_set(links)  # a, b and d
     assert (2, "Cart", END, 1) in _as_set(links)  # d after collapsing
     excluded = paths.sankey_links(HAND, max_steps=2, top_nodes=None, exclude=["Home"])
     assert _as_set(excluded) == {(1, "Cart", "Buy", 1), (1, "Cart", END, 2)}
@@ -85,27 +84,27 @@ def test_collapse_repeats_and_exclude():
 def test_anchors():
     after = paths.sankey_links(HAND, max_steps=2, top_nodes=None, start_at="Cart")
     assert _as_set(after) == {(1, "Cart", "Buy", 1), (1, "Cart", "Home", 1), (1, "Cart", END, 1)}
-    assert after.attrs["coverage"].customers == 3
+    assert paths.sankey(HAND, max_steps=2, start_at="Cart").coverage.customers == 3
     before = paths.sankey_links(HAND, max_steps=2, top_nodes=None, end_at="Cart")
-    # a: Home > Cart; b: Cart (first event); d: last two steps before Cart are Home > Cart
-    assert _as_set(before) == {(1, "Home", "Cart", 2), (1, "Cart", END, 1)}
+    # a: Home > Cart; b: Home > Cart at one instant (file order); d: Home > Cart
+    assert _as_set(before) == {(1, "Home", "Cart", 3)}
 
 
 def test_node_by_channel():
     links = paths.sankey_links(HAND, max_steps=2, top_nodes=None, node_by="channel")
-    # b is ordered Cart (web) before Home (store) at 09:00, so b moves web -> store.
-    assert _as_set(links) == {(1, "web", "web", 2), (1, "web", "store", 1), (1, "app", END, 1)}
+    # b is ordered Home (store) before Cart (web) at 09:00, as in the file: store -> web.
+    assert _as_set(links) == {(1, "web", "web", 2), (1, "store", "web", 1), (1, "app", END, 1)}
 
 
 def test_folding_into_other_keeps_flows():
     links = paths.sankey_links(HAND, max_steps=3, top_nodes=1)
     assert OTHER in set(links["source"]) | set(links["target"])
     assert links.loc[links["step"] == 1, "customers"].sum() == 4
-    assert links.attrs["coverage"].folded_share > 0
+    assert paths.sankey(HAND, max_steps=3, top_nodes=1).coverage.folded_share > 0
 
 
 def test_bad_parameters_say_how_to_fix():
-    with pytest.raises(AnalysisError, match="at least 2"):
+    with pytest.raises(AnalysisError, match="from 2 to 50"):
         paths.sankey_links(HAND, max_steps=1)
     with pytest.raises(AnalysisError, match="no stage column"):
         paths.sankey_links(HAND, node_by="stage")
@@ -144,7 +143,7 @@ def test_flow_is_conserved(rows, max_steps, top, collapse):
 
 def _pandas_links(df: pd.DataFrame, max_steps: int) -> pd.DataFrame:
     """An independent computation: sort, number, look one step ahead."""
-    d = df.sort_values(["customer_id", "timestamp", "touchpoint", "channel"]).copy()
+    d = df.sort_values(["customer_id", "timestamp"], kind="stable").copy()
     d["step"] = d.groupby("customer_id").cumcount() + 1
     d["target"] = d.groupby("customer_id")["touchpoint"].shift(-1).fillna(END)
     d = d[d["step"] < max_steps]
@@ -167,7 +166,7 @@ def test_receipt_log_links_match_pandas(receipt):
 
 
 def test_receipt_transition_matrix_matches_pandas(receipt):
-    d = receipt.sort_values(["customer_id", "timestamp", "touchpoint", "channel"]).copy()
+    d = receipt.sort_values(["customer_id", "timestamp"], kind="stable").copy()
     d["target"] = d.groupby("customer_id")["touchpoint"].shift(-1)
     d["gap"] = (d.groupby("customer_id")["timestamp"].shift(-1) - d["timestamp"]).dt.total_seconds()
     d = d.dropna(subset=["target"])
@@ -189,7 +188,7 @@ def test_receipt_transition_matrix_matches_pandas(receipt):
 def test_top_paths_match_pandas_on_the_demo():
     ev = demo.load().events
     ours = paths.top_paths(ev, max_steps=4, limit=10)
-    d = ev.sort_values(["customer_id", "timestamp", "touchpoint", "channel"])
+    d = ev.sort_values(["customer_id", "timestamp"], kind="stable")
     first = d.groupby("customer_id").head(4)
     path = first.groupby("customer_id")["touchpoint"].agg(" > ".join)
     converted = d.groupby("customer_id")["touchpoint"].agg(lambda s: "Purchase" in set(s))
@@ -200,7 +199,7 @@ def test_top_paths_match_pandas_on_the_demo():
     np.testing.assert_allclose(ours["share"], top / ev["customer_id"].nunique())
     conv = converted.groupby(path).mean()
     np.testing.assert_allclose(ours["converted_share"], conv.loc[top.index].to_numpy())
-    assert ours.attrs["conversion"] == ("Purchase",)
+    assert paths.common_paths(ev, max_steps=4).conversion == ("Purchase",)
     assert ours["steps"].tolist() == [p.count(" > ") + 1 for p in ours["path"]]
 
 
@@ -213,7 +212,7 @@ def test_top_paths_without_conversion_touchpoints_are_nan():
 def test_channel_switching_matches_pandas():
     ev = demo.load().events
     result = paths.channel_switching(ev)
-    d = ev.sort_values(["customer_id", "timestamp", "touchpoint", "channel"]).copy()
+    d = ev.sort_values(["customer_id", "timestamp"], kind="stable").copy()
     d["next"] = d.groupby("customer_id")["channel"].shift(-1)
     moves = d.dropna(subset=["next"])
     assert result.matrix["transitions"].sum() == len(moves)
@@ -244,12 +243,13 @@ def test_inputs_are_not_mutated():
 
 def test_compare_by_attribute_against_scipy():
     ev = demo.load().events
-    out = compare_transitions(ev, group_col="segment", group_a="Premium", group_b="Budget")
-    seg = ev.sort_values(["customer_id", "timestamp", "touchpoint", "channel"]).groupby(
+    result = compare_transitions(ev, group_col="segment", group_a="Premium", group_b="Budget")
+    out = result.table
+    seg = ev.sort_values(["customer_id", "timestamp"], kind="stable").groupby(
         "customer_id")["segment"].first()
     n_a, n_b = int((seg == "Premium").sum()), int((seg == "Budget").sum())
-    assert out.attrs["groups"] == {"Premium": n_a, "Budget": n_b}
-    d = ev.sort_values(["customer_id", "timestamp", "touchpoint", "channel"]).copy()
+    assert result.groups == {"Premium": n_a, "Budget": n_b}
+    d = ev.sort_values(["customer_id", "timestamp"], kind="stable").copy()
     d["next"] = d.groupby("customer_id")["touchpoint"].shift(-1)
     made = d.dropna(subset=["next"]).query("touchpoint == 'App login' and next == 'Renewal'")
     who = seg.loc[made["customer_id"].unique()]
@@ -269,10 +269,12 @@ def test_compare_converted_counts_only_moves_before_conversion():
          ("a", "2024-01-01 10:02", "Home"), ("b", "2024-01-01 10:00", "Home"),
          ("b", "2024-01-01 10:01", "Exit")]
     )
-    out = compare_transitions(df, min_customers=100)
+    result = compare_transitions(df, min_customers=100)
+    out = result.table
     assert set(zip(out["source"], out["target"], strict=True)) == {("Home", "Exit")}
-    assert out.attrs["groups"] == {"converted": 1, "not converted": 1}
-    assert out["p_value"].isna().all() and "nothing tested" in out.attrs["message"]
+    assert result.groups == {"converted": 1, "not converted": 1}
+    assert out["p_value"].isna().all() and "nothing tested" in result.message
+    assert result.status == "degenerate"
 
 
 def test_compare_needs_two_values():

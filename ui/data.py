@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import narwhals as nw
 import pandas as pd
 import streamlit as st
 
@@ -56,8 +57,7 @@ def dataset_overview(
     conversion: tuple[str, ...] | None,
     churn: tuple[str, ...] | None,
 ) -> overview.Overview:
-    ws = _open_workspace(path)
-    events, feedback = frames.load_with_feedback(ws, events_id, feedback_id, filters)
+    events, feedback = events_with_feedback(path, events_id, feedback_id, filters)
     return overview.dataset_overview(
         events,
         feedback,
@@ -74,18 +74,30 @@ def feedback_kpis(path: str, feedback_id: str, filters: Filters) -> dict:
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def weekly_activity(path: str, events_id: str, filters: Filters) -> pd.DataFrame:
-    ws = _open_workspace(path)
-    return overview.weekly_activity(frames.load(ws, events_id, filters))
+    return overview.weekly_activity(events_frame(path, events_id, filters))
 
 
 @st.cache_data(max_entries=4, ttl=1800, show_spinner="Reading the file…")
-def read_upload(data: bytes, filename: str) -> pd.DataFrame:
-    """The raw table of an uploaded file (cached on its content)."""
-    return ingest.read_table(data, filename=filename)
+def read_upload(digest: str, filename: str, _data: bytes) -> pd.DataFrame:
+    """The raw table of an uploaded file, cached on its sha256 ``digest`` (the bytes, with a
+    leading underscore, are not hashed again on every rerun)."""
+    return ingest.read_table(_data, filename=filename)
 
 
 def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def events_frame(path: str, events_id: str, filters: Filters) -> nw.LazyFrame:
+    """A stored events dataset as a filtered lazy frame (the input of every view's call)."""
+    return frames.load(_open_workspace(path), events_id, filters)
+
+
+def events_with_feedback(
+    path: str, events_id: str, feedback_id: str | None, filters: Filters
+) -> tuple[nw.LazyFrame, nw.LazyFrame | None]:
+    """Events and their linked feedback, filtered consistently (see frames.load_with_feedback)."""
+    return frames.load_with_feedback(_open_workspace(path), events_id, feedback_id, filters)
 
 
 def clear_caches() -> None:

@@ -6,15 +6,16 @@ import difflib
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
-from analysis import figures, frames, funnel, funnel_details, paths
+from analysis import figures, funnel, paths
 from analysis.frames import Filters
 from analysis.schema import AnalysisError
 from ui import data
 from ui.downloads import csv_download
 from ui.sidebar import Context
+from ui.tables import show
+from ui.text import md, md_list
 
 STAGE_ORDER = ("awareness", "consideration", "conversion", "usage", "retention", "advocacy")
 MODE_LABELS = {"ordered": "In order (others may happen between)",
@@ -56,7 +57,7 @@ def _default_steps(ctx: Context, step_col: str) -> list[str]:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _most_common_path(path: str, events_id: str) -> str:
-    lf = frames.load(data._open_workspace(path), events_id)
+    lf = data.events_frame(path, events_id, Filters())
     top = paths.top_paths(lf, max_steps=4, limit=1, conversion=[], churn=[])
     return str(top["path"].iloc[0]) if len(top) else ""
 
@@ -102,9 +103,9 @@ def controls(ctx: Context) -> FunnelSettings | None:
     unknown = sorted({n for s in steps for n in s if n not in names})
     if unknown:
         hints = "; ".join(
-            f"“{n}”" + (f" (did you mean “{m[0]}”?)" if (m := difflib.get_close_matches(
+            f"“{md(n)}”" + (f" (did you mean “{md(m[0])}”?)" if (m := difflib.get_close_matches(
                 n, names, n=1)) else "") for n in unknown)
-        st.warning(f"Not in this dataset: {hints}. Available: {', '.join(names[:40])}.")
+        st.warning(f"Not in this dataset: {hints}. Available: {md_list(names)}.")
         return None
     if len(steps) < 2:
         st.info("Write at least two steps, one per line, to draw a funnel.")
@@ -112,65 +113,54 @@ def controls(ctx: Context) -> FunnelSettings | None:
     return FunnelSettings(tuple(steps), step_col, int(window), mode, by or None)
 
 
-def _events(path: str, events_id: str, filters: Filters):
-    return frames.load(data._open_workspace(path), events_id, filters)
-
-
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Following customers through the steps…")
 def funnel_table(path: str, events_id: str, filters: Filters, s: FunnelSettings):
-    return funnel.funnel(_events(path, events_id, filters), s.step_list, window=s.window,
-                         by=s.by, mode=s.mode, step_col=s.step_col)
+    return funnel.funnel(data.events_frame(path, events_id, filters), s.step_list,
+                         window=s.window, by=s.by, mode=s.mode, step_col=s.step_col)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Timing each step…")
 def timing(path: str, events_id: str, filters: Filters, s: FunnelSettings):
-    return funnel_details.time_to_convert(_events(path, events_id, filters), s.step_list,
-                                          window=s.window, mode=s.mode, step_col=s.step_col)
+    return funnel.time_to_convert(data.events_frame(path, events_id, filters), s.step_list,
+                                  window=s.window, mode=s.mode, step_col=s.step_col)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Finding where they went…")
 def drop_offs(path: str, events_id: str, filters: Filters, s: FunnelSettings, k: int):
-    return funnel_details.drop_off(_events(path, events_id, filters), s.step_list, k,
-                                   window=s.window, mode=s.mode, step_col=s.step_col)
+    return funnel.drop_off(data.events_frame(path, events_id, filters), s.step_list, k,
+                           window=s.window, mode=s.mode, step_col=s.step_col)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Reading their feedback…")
 def drop_off_feedback(path: str, events_id: str, feedback_id: str, filters: Filters,
                       s: FunnelSettings, k: int):
-    ev, fb = frames.load_with_feedback(data._open_workspace(path), events_id, feedback_id,
-                                       filters)
-    return funnel_details.drop_off_feedback(ev, fb, s.step_list, k, window=s.window,
-                                            mode=s.mode, step_col=s.step_col)
+    ev, fb = data.events_with_feedback(path, events_id, feedback_id, filters)
+    return funnel.drop_off_feedback(ev, fb, s.step_list, k, window=s.window, mode=s.mode,
+                                    step_col=s.step_col)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Building cohorts…")
 def over_time(path: str, events_id: str, filters: Filters, s: FunnelSettings, period: str):
-    return funnel_details.funnel_over_time(_events(path, events_id, filters), s.step_list,
-                                           period=period, window=s.window, mode=s.mode,
-                                           step_col=s.step_col)
+    return funnel.funnel_over_time(data.events_frame(path, events_id, filters), s.step_list,
+                                   period=period, window=s.window, mode=s.mode,
+                                   step_col=s.step_col)
 
 
-def _duration(seconds: float) -> str:
-    """A duration a person reads at a glance: 45 s, 12 min, 3.5 h, 2.1 days."""
-    if pd.isna(seconds):
-        return "–"
-    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
-def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    out.attrs = {}
-    return out
+FUNNEL_LABELS = {
+    "step_index": "Step", "step": "Name", "customers": "Customers",
+    "conversion_from_start": "Conversion from start",
+    "conversion_from_previous": "Conversion from previous step",
+    "median_seconds_from_previous": "Median time from previous step",
+    "ci_low": "95% CI low", "ci_high": "95% CI high", "test": "Test", "p_value": "p-value",
+    "p_adjusted": "Adjusted p (Holm)", "note": "Note",
+}
 
 
 def render_funnel(ctx: Context, s: FunnelSettings) -> None:
     try:
         table = funnel_table(ctx.path, ctx.events.id, ctx.filters, s)
     except AnalysisError as error:
-        st.error(f"{error.problem} {error.hint}")
+        st.error(f"{md(error.problem)} {md(error.hint)}")
         return
     if table["customers"].sum() == 0:
         st.info("Nobody did the first step with these filters: pick another first step.")
@@ -178,30 +168,32 @@ def render_funnel(ctx: Context, s: FunnelSettings) -> None:
     st.caption(
         "Bars show customers reaching each step; the label is conversion from the first step. "
         "Hover for conversion from the previous step."
-        + (" ★ marks steps where groups differ significantly (chi-square, p < 0.05); "
-           "intervals are 95% Wilson." if s.by else "")
+        + (" ★ marks steps where the groups' conversion from the previous step differs "
+           "significantly (chi-square, or Fisher for two small groups; p < 0.05 after Holm's "
+           "correction for the number of steps tested). Intervals are 95% Wilson."
+           if s.by else "")
     )
     st.plotly_chart(figures.funnel_chart(table, by=s.by), width="stretch")
-    pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(_plain(table), hide_index=True, column_config={
-        "conversion_from_start": pct, "conversion_from_previous": pct, "ci_low": pct,
-        "ci_high": pct, "median_seconds_from_previous": st.column_config.NumberColumn(
-            "median s from previous", format="%.0f"),
-        "p_value": st.column_config.NumberColumn(format="%.3g"),
-    })
+    labels = ({s.by: "Group"} if s.by else {}) | FUNNEL_LABELS
+    show(table, labels, percent=("conversion_from_start", "conversion_from_previous", "ci_low",
+                                 "ci_high"),
+         durations=("median_seconds_from_previous",), pvalues=("p_value", "p_adjusted"))
     csv_download(table, "funnel.csv", "Download the funnel")
 
 
 def render_timing(ctx: Context, s: FunnelSettings) -> None:
-    summary, histogram = timing(ctx.path, ctx.events.id, ctx.filters, s)
+    result = timing(ctx.path, ctx.events.id, ctx.filters, s)
+    if result.status != "ok":
+        st.info(result.message)
+        return
     st.caption("Time from the previous step, for the customers who made the step.")
-    shown = summary.copy()
-    for col in ("p25_seconds", "median_seconds", "p75_seconds", "p90_seconds"):
-        shown[col.replace("_seconds", "")] = shown.pop(col).map(_duration)
-    st.dataframe(shown, hide_index=True)
-    if len(histogram):
-        st.plotly_chart(figures.time_histogram(histogram), width="stretch")
-    csv_download(summary, "time_to_convert.csv", "Download time to convert")
+    show(result.summary, {
+        "step_index": "Step", "step": "Name", "customers": "Customers",
+        "p25_seconds": "Fastest quarter within", "median_seconds": "Median",
+        "p75_seconds": "Three quarters within", "p90_seconds": "90% within",
+    }, durations=("p25_seconds", "median_seconds", "p75_seconds", "p90_seconds"))
+    st.plotly_chart(figures.time_histogram(result.histogram), width="stretch")
+    csv_download(result.summary, "time_to_convert.csv", "Download time to convert")
 
 
 def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
@@ -215,28 +207,31 @@ def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
         st.session_state["f_drop"] = 1
     k = st.selectbox("Customers who reached", options, key="f_drop",
                      format_func=lambda i: f"{i}. {labels[i - 1]} but not {labels[i]}")
-    table = drop_offs(ctx.path, ctx.events.id, ctx.filters, s, k)
+    result = drop_offs(ctx.path, ctx.events.id, ctx.filters, s, k)
     st.caption(
-        f"{table.attrs['dropped']:,} customers stopped here ({table.attrs['continued']:,} went "
-        "on). What they did next instead:"
+        f"{result.dropped:,} customers stopped here ({result.continued:,} went on). What "
+        "they did next instead (their next event, in journey order):"
     )
-    st.dataframe(_plain(table), hide_index=True,
-                 column_config={"share": st.column_config.NumberColumn(format="percent")})
-    csv_download(table, "drop_off.csv", "Download where they went")
+    show(result.table, {"next_touchpoint": "Next touchpoint", "customers": "Customers",
+                        "share": "Share of drop-offs"}, percent=("share",))
+    csv_download(result.table, "drop_off.csv", "Download where they went")
     if ctx.feedback is None:
         st.caption("Link a feedback table to see what drop-offs said.")
         return k
     said = drop_off_feedback(ctx.path, ctx.events.id, ctx.feedback.id, ctx.filters, s, k)
-    if said.empty:
-        st.caption("The feedback has no customer ids, so it cannot be matched to drop-offs.")
+    if said.status != "ok":
+        st.caption(said.message)
         return k
-    st.markdown("**What their feedback was about, compared with those who continued**")
-    pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(said, hide_index=True, column_config={
-        "dropped_share": pct, "continued_share": pct,
-        "dropped_mean_score": st.column_config.NumberColumn(format="%.2f"),
-        "continued_mean_score": st.column_config.NumberColumn(format="%.2f")})
-    csv_download(said, "drop_off_feedback.csv", "Download their feedback topics")
+    st.markdown("**What they said after reaching the step, compared with those who "
+                "continued**")
+    show(said.table, {
+        "topic": "Topic", "dropped_mentions": "Drop-off mentions",
+        "dropped_share": "Share of drop-off feedback", "continued_mentions": "Others' mentions",
+        "continued_share": "Share of others' feedback",
+        "dropped_mean_score": "Drop-offs' mean score",
+        "continued_mean_score": "Others' mean score",
+    }, percent=("dropped_share", "continued_share"))
+    csv_download(said.table, "drop_off_feedback.csv", "Download their feedback topics")
     return k
 
 

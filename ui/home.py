@@ -8,6 +8,7 @@ from analysis import figures
 from analysis.overview import Overview
 from ui import data
 from ui.sidebar import PAGES, Context
+from ui.text import md, md_list
 
 
 def _pct(value: float | None) -> str:
@@ -63,15 +64,15 @@ def summary(ov: Overview, feedback_name: str | None) -> None:
     cols[3].metric("Channels", "–" if ov.channels is None else f"{ov.channels:,}", border=True)
     cols[4].metric(
         "Feedback", "–" if ov.feedback is None else f"{ov.feedback:,}", border=True,
-        help=f"From the linked table {feedback_name}." if feedback_name else
+        help=f"From the linked table {md(feedback_name)}." if feedback_name else
         "No feedback table is linked to this dataset.",
     )
 
 
 def kpis(ov: Overview) -> None:
     st.subheader("Headline KPIs", anchor=False)
-    conv = ", ".join(ov.conversion_touchpoints) or "none found"
-    churn = ", ".join(ov.churn_touchpoints) or "none found"
+    conv = md_list(ov.conversion_touchpoints) or "none found"
+    churn = md_list(ov.churn_touchpoints) or "none found"
     tiles = [
         ("Conversion", _pct(ov.conversion_rate),
          f"Share of customers with a conversion touchpoint ({conv})."),
@@ -93,7 +94,7 @@ def kpis(ov: Overview) -> None:
     for col, (label, value, help_text) in zip(st.columns(6), tiles, strict=False):
         col.metric(label, value, border=True, help=help_text)
     for message in ov.messages:
-        st.caption(message)
+        st.caption(md(message))
     if ov.feedback is None:
         st.caption("Link a feedback table with scores (Data page) to see NPS, CSAT and CES.")
 
@@ -133,4 +134,4 @@ def feedback_only(ctx: Context) -> None:
         "Link it to an events dataset on the Data page to join feedback to journeys."
     )
     for message in fb["messages"]:
-        st.caption(message)
+        st.caption(md(message))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import pandas as pd
 import streamlit as st
 
-from analysis import figures, frames, paths
+from analysis import figures, paths
 from analysis.frames import Filters
-from analysis.path_compare import compare_transitions
 from analysis.schema import AnalysisError
 from ui import data
 from ui.downloads import csv_download
 from ui.sidebar import Context
+from ui.tables import show
+from ui.text import md, md_list
 
 NODE_LABELS = {"touchpoint": "Touchpoint", "channel": "Channel", "stage": "Stage"}
 ANCHORS = {"none": "Whole journeys", "start": "Paths after a touchpoint",
@@ -41,6 +41,11 @@ class PathSettings:
     @property
     def end_at(self) -> str | None:
         return self.anchor_touchpoint if self.anchor == "end" else None
+
+    @property
+    def journey(self) -> tuple:
+        """What every journey-based result depends on: node naming, left-out, merged."""
+        return (self.node_by, self.exclude, self.collapse)
 
     def params(self) -> dict[str, list[str]]:
         out = {"steps": [str(self.max_steps)], "top": [str(self.top_nodes)],
@@ -137,107 +142,105 @@ def compare_widgets(ctx: Context, settings: PathSettings) -> PathSettings:
     return replace(settings, compare=mode, group_col=column, group_a=group_a, group_b=group_b)
 
 
-def _table(df: pd.DataFrame) -> pd.DataFrame:
-    """For display: without attrs (Streamlit tries to serialise them)."""
-    out = df.copy()
-    out.attrs = {}
-    return out
-
-
-def _events(path: str, events_id: str, filters: Filters):
-    return frames.load(data._open_workspace(path), events_id, filters)
-
-
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Tracing journeys…")
-def sankey(path: str, events_id: str, filters: Filters, s: PathSettings) -> pd.DataFrame:
-    return paths.sankey_links(
-        _events(path, events_id, filters), max_steps=s.max_steps, top_nodes=s.top_nodes,
-        node_by=s.node_by, start_at=s.start_at, end_at=s.end_at, exclude=s.exclude,
-        collapse_repeats=s.collapse,
+def sankey(path: str, events_id: str, filters: Filters, max_steps: int, top_nodes: int,
+           start_at: str | None, end_at: str | None, journey: tuple) -> paths.Sankey:
+    node_by, exclude, collapse = journey
+    return paths.sankey(
+        data.events_frame(path, events_id, filters), max_steps=max_steps, top_nodes=top_nodes,
+        node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
+        collapse_repeats=collapse,
     )
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting paths…")
-def top_paths(path: str, events_id: str, filters: Filters, s: PathSettings) -> pd.DataFrame:
-    return paths.top_paths(
-        _events(path, events_id, filters), max_steps=s.max_steps, limit=50, node_by=s.node_by,
-        start_at=s.start_at, end_at=s.end_at, exclude=s.exclude, collapse_repeats=s.collapse,
+def top_paths(path: str, events_id: str, filters: Filters, max_steps: int,
+              start_at: str | None, end_at: str | None, journey: tuple) -> paths.TopPaths:
+    node_by, exclude, collapse = journey
+    return paths.common_paths(
+        data.events_frame(path, events_id, filters), max_steps=max_steps, limit=50,
+        node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
+        collapse_repeats=collapse,
     )
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting transitions…")
-def transitions(path: str, events_id: str, filters: Filters, s: PathSettings) -> pd.DataFrame:
-    return paths.transition_matrix(
-        _events(path, events_id, filters), node_by=s.node_by, exclude=s.exclude,
-        collapse_repeats=s.collapse,
-    )
+def transitions(path: str, events_id: str, filters: Filters, journey: tuple):
+    node_by, exclude, collapse = journey
+    return paths.transitions(data.events_frame(path, events_id, filters), node_by=node_by,
+                             exclude=exclude, collapse_repeats=collapse)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Following channels…")
-def switching(path: str, events_id: str, filters: Filters, s: PathSettings):
-    return paths.channel_switching(_events(path, events_id, filters), exclude=s.exclude)
+def switching(path: str, events_id: str, filters: Filters, exclude: tuple[str, ...]):
+    return paths.channel_switching(data.events_frame(path, events_id, filters), exclude=exclude)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Testing every transition…")
-def comparison(path: str, events_id: str, filters: Filters, s: PathSettings) -> pd.DataFrame:
-    return compare_transitions(
-        _events(path, events_id, filters), group_col=s.group_col, group_a=s.group_a,
-        group_b=s.group_b, node_by=s.node_by, exclude=s.exclude, collapse_repeats=s.collapse,
+def comparison(path: str, events_id: str, filters: Filters, groups: tuple, journey: tuple):
+    group_col, group_a, group_b = groups
+    node_by, exclude, collapse = journey
+    return paths.compare_transitions(
+        data.events_frame(path, events_id, filters), group_col=group_col, group_a=group_a,
+        group_b=group_b, node_by=node_by, exclude=exclude, collapse_repeats=collapse,
     )
 
 
 def render_sankey(ctx: Context, s: PathSettings) -> None:
-    links = sankey(ctx.path, ctx.events.id, ctx.filters, s)
+    result = sankey(ctx.path, ctx.events.id, ctx.filters, s.max_steps, s.top_nodes,
+                    s.start_at, s.end_at, s.journey)
     st.subheader("Journey flow", anchor=False)
-    if links.empty:
-        st.info("No journey matches these settings: clear the anchor or the filters.")
+    if result.status != "ok":
+        st.info(result.message)
         return
     st.caption(
         "Each column is a step of customers' time-ordered journeys; band width is customers. "
         "“(end)” marks journeys that stop there; “Other” gathers the rarer steps. "
         "Hover a band for its customers and share."
     )
-    st.plotly_chart(figures.sankey_chart(links), width="stretch")
-    st.caption(links.attrs["coverage"].sentence())
-    csv_download(links, "sankey_links.csv", "Download the links")
+    st.plotly_chart(figures.sankey_chart(result.links), width="stretch")
+    st.caption(result.coverage.sentence())
+    csv_download(result.links, "sankey_links.csv", "Download the links")
 
 
 def render_top_paths(ctx: Context, s: PathSettings) -> None:
-    top = top_paths(ctx.path, ctx.events.id, ctx.filters, s)
+    result = top_paths(ctx.path, ctx.events.id, ctx.filters, s.max_steps, s.start_at,
+                       s.end_at, s.journey)
+    if result.status != "ok":
+        st.info(result.message)
+        return
     st.caption(
         f"The most common journeys, as their first {s.max_steps} steps. Share is of all "
         "customers shown; converted and churned shares are of the path's customers "
-        f"(conversion: {', '.join(top.attrs['conversion']) or 'not defined'}; churn: "
-        f"{', '.join(top.attrs['churn']) or 'not defined'}). Click a header to sort."
+        f"(conversion: {md_list(result.conversion) or 'not defined'}; churn: "
+        f"{md_list(result.churn) or 'not defined'}). Click a header to sort."
     )
-    pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(_table(top), hide_index=True, column_config={
-        "share": pct, "continues_share": st.column_config.NumberColumn(
-            "continues", format="percent", help="Journey goes on beyond these steps"),
-        "converted_share": st.column_config.NumberColumn("converted", format="percent"),
-        "churned_share": st.column_config.NumberColumn("churned", format="percent"),
-    })
-    st.caption(top.attrs["coverage"].sentence())
-    csv_download(top, "top_paths.csv", "Download top paths")
+    show(result.table, {
+        "path": "Path", "steps": "Steps", "customers": "Customers",
+        "share": "Share of customers", "continues_share": "Journey goes on",
+        "converted_share": "Converted", "churned_share": "Churned",
+    }, percent=("share", "continues_share", "converted_share", "churned_share"))
+    st.caption(result.coverage.sentence())
+    csv_download(result.table, "top_paths.csv", "Download top paths")
 
 
 def render_transitions(ctx: Context, s: PathSettings) -> None:
-    matrix = transitions(ctx.path, ctx.events.id, ctx.filters, s)
-    if matrix.empty:
-        st.info("No customer has two steps, so there is no transition to show.")
+    result = transitions(ctx.path, ctx.events.id, ctx.filters, s.journey)
+    if result.status != "ok":
+        st.info(result.message)
         return
     st.caption(
         "Read across a row: where customers go next from that step. Colour is the share of "
         "the row's moves, the number is how many moves; hover for the median time between."
     )
-    st.plotly_chart(figures.transition_heatmap(matrix), width="stretch")
-    st.caption(matrix.attrs["coverage"].sentence())
-    csv_download(matrix, "transitions.csv", "Download the transition matrix")
+    st.plotly_chart(figures.transition_heatmap(result.table), width="stretch")
+    st.caption(result.coverage.sentence())
+    csv_download(result.table, "transitions.csv", "Download the transition matrix")
 
 
 def render_switching(ctx: Context, s: PathSettings) -> None:
-    result = switching(ctx.path, ctx.events.id, ctx.filters, s)
-    if result.message:
+    result = switching(ctx.path, ctx.events.id, ctx.filters, s.exclude)
+    if result.status != "ok":
         st.info(result.message)
         return
     cols = st.columns(2)
@@ -260,26 +263,29 @@ def render_comparison(ctx: Context, s: PathSettings) -> None:
         st.info("Pick two different values to compare.")
         return
     try:
-        table = comparison(ctx.path, ctx.events.id, ctx.filters, s)
+        result = comparison(ctx.path, ctx.events.id, ctx.filters,
+                            (s.group_col, s.group_a, s.group_b), s.journey)
     except AnalysisError as error:
-        st.warning(f"{error.problem} {error.hint}")
+        st.warning(f"{md(error.problem)} {md(error.hint)}")
         return
-    groups = table.attrs["groups"]
-    (label_a, n_a), (label_b, n_b) = groups.items()
+    if result.status == "degenerate" and result.table.empty:
+        st.info(md(result.message))
+        return
+    (label_a, n_a), (label_b, n_b) = result.groups.items()
     st.caption(
-        f"Share of customers making each move at least once: A = {label_a} ({n_a:,}), "
-        f"B = {label_b} ({n_b:,}). Chi-square or Fisher test per move, p-values adjusted "
+        f"Share of customers making each move at least once: A = {md(label_a)} ({n_a:,}), "
+        f"B = {md(label_b)} ({n_b:,}). Chi-square or Fisher test per move, p-values adjusted "
         "(Holm) for the number of moves tested; significant means adjusted p < 0.05."
-        + (" Converters count only moves before their first conversion."
-           if s.compare == "converted" else "")
+        + (" Converters count only moves before their first conversion "
+           f"({md_list(result.conversion)})." if s.compare == "converted" else "")
     )
-    if table.attrs["message"]:
-        st.info(table.attrs["message"])
-    pct = st.column_config.NumberColumn(format="percent")
-    st.dataframe(_table(table), hide_index=True, column_config={
-        "share_a": pct, "share_b": pct, "difference": pct,
-        "lift": st.column_config.NumberColumn(format="%.2f×"),
-        "p_value": st.column_config.NumberColumn(format="%.2g"),
-        "p_adjusted": st.column_config.NumberColumn(format="%.2g"),
-    })
-    csv_download(table, "transition_comparison.csv", "Download the comparison")
+    if result.message:
+        st.info(md(result.message))
+    show(result.table, {
+        "source": "From", "target": "To", "customers_a": "Customers A", "share_a": "Share A",
+        "customers_b": "Customers B", "share_b": "Share B", "difference": "Difference (A − B)",
+        "lift": "Lift (A ÷ B)", "test": "Test", "p_value": "p-value",
+        "p_adjusted": "Adjusted p", "significant": "Significant",
+    }, percent=("share_a", "share_b", "difference"), ratios=("lift",),
+        pvalues=("p_value", "p_adjusted"))
+    csv_download(result.table, "transition_comparison.csv", "Download the comparison")

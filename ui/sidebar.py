@@ -11,6 +11,7 @@ import streamlit as st
 from analysis.frames import Filters
 from analysis.store import DatasetInfo, Workspace
 from ui import data, state
+from ui.text import md
 
 #: (script, label, icon, the question the view answers)
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -162,7 +163,8 @@ def _filters(dataset: DatasetInfo, url: dict[str, list[str]]) -> Filters:
         for column in columns:
             key = f"flt_attr::{column}"
             _default(key, list(url_values.get(column, ())))
-            values = st.multiselect(column, attributes[column], key=key, placeholder="Any value")
+            values = st.multiselect(md(column), attributes[column], key=key,
+                                    placeholder="Any value")
             if values:
                 chosen_attrs.append((column, tuple(values)))
     filters = Filters(start, end, chosen_channels, tuple(chosen_attrs))

@@ -13,6 +13,7 @@ from analysis.store import DatasetInfo
 from ui import data
 from ui.downloads import csv_download
 from ui.sidebar import Context
+from ui.text import md
 
 KIND_LABELS = {
     "events": "Journey events",
@@ -27,7 +28,7 @@ FILE_TYPES = [
 
 
 def show_error(error: AnalysisError) -> None:
-    st.error(f"**{error.problem}**\n\n{error.hint}", icon=":material/error:")
+    st.error(f"**{md(error.problem)}**\n\n{md(error.hint)}", icon=":material/error:")
 
 
 def upload_section(ctx: Context) -> None:
@@ -47,12 +48,12 @@ def upload_section(ctx: Context) -> None:
         )
         return
     raw = upload.getvalue()
+    digest = data.checksum(raw)
     try:
-        df = data.read_upload(raw, upload.name)
+        df = data.read_upload(digest, upload.name, raw)
     except AnalysisError as error:
         show_error(error)
         return
-    digest = data.checksum(raw)
     attrs = df.attrs
     details = [f"{len(df):,} rows", f"{df.shape[1]} columns", str(attrs.get("format", "")).upper()]
     if attrs.get("encoding"):
@@ -64,7 +65,7 @@ def upload_section(ctx: Context) -> None:
     previous = ctx.workspace.find_by_checksum(digest, kind)
     if previous:
         st.warning(
-            f"This file was already imported as “{previous.name}”. Importing it again "
+            f"This file was already imported as “{md(previous.name)}”. Importing it again "
             "creates a second copy.", icon=":material/content_copy:",
         )
     _mapping_form(ctx, df, kind, digest, upload.name)
@@ -124,7 +125,7 @@ def _best_link(ctx: Context, df: pd.DataFrame, id_column: str | None, events) ->
         return None
     st.caption(
         f"{overlap[best]:,} of the first {len(ids):,} customer ids in this file are customers "
-        f"of “{next(d.name for d in events if d.id == best)}”, so it is linked by default."
+        f"of “{md(next(d.name for d in events if d.id == best))}”, so it is linked by default."
     )
     return best
 
@@ -158,7 +159,7 @@ def import_summary(ctx: Context) -> None:
         info = ctx.workspace.get(last)
     except AnalysisError:
         return
-    st.success(f"Imported “{info.name}”: {info.rows:,} rows.", icon=":material/check_circle:")
+    st.success(f"Imported “{md(info.name)}”: {info.rows:,} rows.", icon=":material/check_circle:")
     report(ctx, info)
     target = info.linked_to or info.id
     st.page_link("app.py", label="Open it on the overview", icon=":material/arrow_forward:",
@@ -171,7 +172,7 @@ def report(ctx: Context, info: DatasetInfo) -> None:
     cols[0].metric("Rows read", f"{r['rows_read']:,}", border=True)
     cols[1].metric("Rows imported", f"{r['rows_imported']:,}", border=True)
     cols[2].metric("Rows quarantined", f"{r['rows_quarantined']:,}", border=True)
-    facts = [f"{k} ← {v}" for k, v in r["mapping"].items()]
+    facts = [f"{k} ← {md(v)}" for k, v in r["mapping"].items()]
     st.caption("Mapping: " + ", ".join(facts))
     extras = []
     if r.get("timestamp_format"):
@@ -183,7 +184,7 @@ def report(ctx: Context, info: DatasetInfo) -> None:
     if extras:
         st.caption("; ".join(extras).capitalize() + ".")
     for note in r.get("notes", []):
-        st.caption(note)
+        st.caption(md(note))
     if not r["reasons"]:
         st.caption("No row was quarantined.")
         return
@@ -251,7 +252,7 @@ def manage_section(ctx: Context) -> None:
     with right.container(border=True):
         linked = ctx.workspace.linked(info.id)
         extra = f" and its {len(linked)} linked table(s)" if linked else ""
-        sure = st.checkbox(f"Yes, delete “{info.name}”{extra} for good", key=f"sure_{info.id}")
+        sure = st.checkbox(f"Yes, delete “{md(info.name)}”{extra} for good", key=f"sure_{info.id}")
         if st.button("Delete", disabled=not sure, type="primary", icon=":material/delete:",
                      key=f"delete_{info.id}"):
             ctx.workspace.delete(info.id)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analysis.schema import SCALE_RANGES
 
 #: Explicit formats tried in order after ISO 8601; US month-first wins ties over day-first.
 DATE_FORMATS: tuple[str, ...] = (
@@ -228,3 +231,18 @@ def clean_ids(values: pd.Series) -> pd.Series:
         text[integral] = values[integral].astype("int64").astype("string")
         return text.str.strip()
     return values.astype("string").str.strip()
+
+
+def scale_name(value: Any) -> str | None:
+    text = str(value).strip().lower() if value is not None else ""
+    if not text or text in {"nan", "none", "<na>"}:
+        return None
+    if text in SCALE_RANGES:
+        return text
+    if "promot" in text or "nps" in text:
+        return "nps"
+    if "effort" in text or "ces" in text:
+        return "ces"
+    if "satisf" in text or "csat" in text:
+        return "csat"
+    return None

@@ -289,3 +289,60 @@ def tidy_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def read_table(path_or_buffer: Any, *, filename: str | None = None) -> pd.DataFrame:
+    """Read a CSV, TSV, Parquet, Excel (.xlsx) or JSON file into a DataFrame.
+
+    Parameters
+    ----------
+    path_or_buffer
+        A path, ``bytes``, or a binary file-like object (such as a Streamlit upload).
+    filename
+        The original file name, used for the format hint and in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text formats are read as strings (types are set by :func:`prepare`). ``df.attrs``
+        holds ``format``, ``encoding``, ``delimiter`` and ``bad_lines`` (rows with more fields
+        than the header, which :func:`prepare` quarantines).
+
+    Raises
+    ------
+    IngestError
+        The file is empty, binary, damaged, or holds no rows or columns.
+    """
+    raw, name = read_bytes(path_or_buffer, filename)
+    if not raw.strip():
+        raise IngestError(f"{name} is empty.", "Export the data again; the file has no content.")
+    raw, name = maybe_gunzip(raw, name)
+    fmt = sniff_format(raw, name)
+    encoding, delimiter, bad_lines = None, None, []
+    if fmt in ("parquet", "excel", "xls"):
+        df = read_binary(raw, fmt, name)
+    else:
+        text, encoding = decode(raw, name)
+        if fmt == "json":
+            df = read_json(text, name)
+        else:
+            df, delimiter, bad_lines = read_delimited(text, name)
+            fmt = {"\t": "tsv"}.get(delimiter, "csv")
+    df = tidy_columns(df, name)
+    df = df.dropna(how="all").reset_index(drop=True)
+    if df.empty and not bad_lines:
+        raise IngestError(
+            f"{name} has column names but no data rows.",
+            "Export it again including the rows, not only the header.",
+        )
+    df.attrs.update(
+        {
+            "format": fmt,
+            "encoding": encoding,
+            "delimiter": delimiter,
+            "bad_lines": bad_lines,
+            "columns_in_header": int(df.shape[1]),
+            "filename": name,
+        }
+    )
+    return df

@@ -1,0 +1,17 @@
+"""Plotly figure builders, one module per view: data first, options keyword-only, a figure
+out and no side effects."""
+
+from analysis.figures.common import PALETTE
+from analysis.figures.funnel import conversion_trend_chart, funnel_chart, time_histogram
+from analysis.figures.overview import activity_chart
+from analysis.figures.paths import sankey_chart, transition_heatmap
+
+__all__ = [
+    "PALETTE",
+    "activity_chart",
+    "conversion_trend_chart",
+    "funnel_chart",
+    "sankey_chart",
+    "time_histogram",
+    "transition_heatmap",
+]

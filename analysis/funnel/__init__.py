@@ -1,0 +1,40 @@
+"""Funnels: modes and windows, breakdowns, time to convert, drop-off, cohorts.
+
+>>> from analysis import funnel
+>>> funnel.funnel(events, ["Visit", "Cart", "Purchase"])          # doctest: +SKIP
+"""
+
+from analysis.funnel.core import MODES, Mode, Steps, customer_steps, step_label, step_sets
+from analysis.funnel.details import (
+    LEFT,
+    TIME_BINS,
+    DropOff,
+    DropOffFeedback,
+    TimeToConvert,
+    drop_off,
+    drop_off_feedback,
+    funnel_over_time,
+    time_to_convert,
+)
+from analysis.funnel.table import COLUMNS, MIN_GROUP, funnel
+
+__all__ = [
+    "COLUMNS",
+    "LEFT",
+    "MIN_GROUP",
+    "MODES",
+    "TIME_BINS",
+    "DropOff",
+    "DropOffFeedback",
+    "Mode",
+    "Steps",
+    "TimeToConvert",
+    "customer_steps",
+    "drop_off",
+    "drop_off_feedback",
+    "funnel",
+    "funnel_over_time",
+    "step_label",
+    "step_sets",
+    "time_to_convert",
+]

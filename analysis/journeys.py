@@ -1,0 +1,202 @@
+"""Time-ordered journeys: numbered steps per customer, shared by every view.
+
+The one ordering rule (DESIGN.md, Order of events): a customer's events are ordered by
+timestamp, then by ``event_seq``, the position of the event in its source file recorded at
+ingest, so events with the same timestamp (date-only exports) keep the order the export had.
+Pandas and Polars frames without ``event_seq`` get it from their row order
+(:func:`analysis.frames.canonical`); DuckDB and Spark relations without it fall back to the
+touchpoint name, then the channel. All work is Narwhals window expressions over the lazy frame
+(DuckDB by default): no per-customer loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import narwhals as nw
+
+from analysis.definitions import present_touchpoints
+from analysis.frames import as_int
+from analysis.results import OTHER, Coverage
+from analysis.schema import EVENT_SEQ, MissingColumnError, ParameterError, unknown_values_error
+
+NodeBy = Literal["touchpoint", "channel", "stage"]
+NODE_TYPES: tuple[str, ...] = ("touchpoint", "channel", "stage")
+MISSING_NODE = "(none)"
+END = "(end)"
+__all__ = ["END", "MISSING_NODE", "NODE_TYPES", "OTHER", "Coverage", "journeys", "totals"]
+
+
+def order_columns(names: Sequence[str]) -> list[str]:
+    """The columns that order a customer's events: timestamp, then file order when known."""
+    if EVENT_SEQ in names:
+        return ["timestamp", EVENT_SEQ]
+    return [c for c in ("timestamp", "touchpoint", "channel") if c in names]
+
+
+def check_touchpoints(lf: nw.LazyFrame, names: Sequence[str], what: str = "touchpoint") -> None:
+    """Raise :class:`UnknownValueError` for names that are not touchpoints of the data.
+
+    A stored dataset keeps touchpoints as an ENUM whose categories are the dataset's
+    touchpoints (checked for free); other frames are checked against the distinct values.
+    """
+    wanted = {str(n) for n in names}
+    if not wanted:
+        return
+    dtype = lf.collect_schema()["touchpoint"]
+    categories = getattr(dtype, "categories", None)
+    known = set(map(str, categories)) if categories else set(present_touchpoints(lf))
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise unknown_values_error(what, unknown, known)
+
+
+def journeys(
+    lf: nw.LazyFrame,
+    *,
+    node_by: NodeBy = "touchpoint",
+    exclude: Sequence[str] = (),
+    collapse_repeats: bool = False,
+    start_at: str | None = None,
+    end_at: str | None = None,
+    max_steps: int | None = None,
+    with_next_timestamp: bool = True,
+    with_position: bool = False,
+    step_cap: int | None = None,
+) -> nw.LazyFrame:
+    """Each customer's events as numbered steps.
+
+    Parameters
+    ----------
+    lf
+        A canonical events frame (:func:`analysis.frames.canonical`), filters applied.
+    node_by
+        The column that names a step: touchpoint, channel or stage (missing values become
+        "(none)"). Events without a touchpoint are left out.
+    exclude
+        Touchpoints dropped before steps are numbered.
+    collapse_repeats
+        Merge consecutive steps with the same node into one (the first of them).
+    start_at
+        Keep each journey from its first event at this touchpoint on (customers without it
+        drop out).
+    end_at
+        Keep each journey up to and including its first event at this touchpoint, at most
+        ``max_steps`` steps back, numbered from the first kept step (customers without it
+        drop out).
+    with_position
+        Add ``position`` and ``next_position``: the place of the step's event among all the
+        customer's events, before anything is left out or merged. Cut-offs computed on the
+        whole journey (such as a first conversion) compare with these.
+    step_cap
+        Number steps exactly only up to ``step_cap``; later steps all get ``step_cap + 1``.
+        Much cheaper on SQL engines (a few lag lookups instead of a running count), for
+        results that only look at the first steps.
+
+    Returns
+    -------
+    Lazy frame with customer_id, timestamp, touchpoint, node, step (1-based), next_node and
+    (unless ``with_next_timestamp`` is False) next_timestamp; next_* are null at a journey's
+    last step.
+    """
+    if node_by not in NODE_TYPES:
+        raise ParameterError(
+            f"Unknown node type {node_by!r}.", f"Use one of {', '.join(NODE_TYPES)}."
+        )
+    names = lf.collect_schema().names()
+    if node_by not in names:
+        raise MissingColumnError(
+            f"The events have no {node_by} column, so steps cannot be named by it.",
+            "Map a column to it when importing, or name steps by touchpoint.",
+        )
+    order = order_columns(names)
+    lf = _nodes(lf, node_by, order)
+    if with_position:
+        lf = lf.with_columns(_running_count(order).alias("position"))
+    if exclude:
+        lf = lf.filter(~nw.col("touchpoint").cast(nw.String).is_in(list(exclude)))
+    anchored = start_at is not None or end_at is not None
+    if anchored:
+        lf = _anchor(lf.with_columns(_running_count(order).alias("step")), start_at, end_at)
+    if collapse_repeats:
+        previous = nw.col("node").shift(1).over("customer_id", order_by=order)
+        lf = lf.with_columns(previous.alias("_prev")).filter(
+            nw.col("_prev").is_null() | (nw.col("_prev") != nw.col("node"))
+        ).drop("_prev")
+    # Steps and next steps come from one window over one ordering: a single sort.
+    following = [_next("node", order)]
+    if with_next_timestamp:
+        following.append(_next("timestamp", order))
+    if with_position:
+        following.append(_next("position", order))
+    step = _running_count(order)
+    if step_cap is not None and not anchored:
+        step = _capped_step(step_cap, order)
+    lf = lf.with_columns(step.alias("step"), *following)
+    lf = lf.with_columns(nw.col("node").cast(nw.String), nw.col("next_node").cast(nw.String))
+    if end_at is not None and max_steps is not None:
+        # Paths leading to the anchor: its last max_steps steps, numbered from the first kept.
+        last = nw.col("step").max().over("customer_id")
+        lf = lf.with_columns(last.alias("_last")).filter(
+            nw.col("step") > nw.col("_last") - max_steps
+        )
+        shift = nw.max_horizontal(nw.col("_last") - max_steps, nw.lit(0))
+        lf = lf.with_columns((nw.col("step") - shift).alias("step")).drop("_last")
+    return lf
+
+
+def _running_count(order: list[str]) -> nw.Expr:
+    return nw.col("customer_id").cum_count().over("customer_id", order_by=order)
+
+
+def _next(column: str, order: list[str]) -> nw.Expr:
+    return nw.col(column).shift(-1).over("customer_id", order_by=order).alias(f"next_{column}")
+
+
+def _capped_step(step_cap: int, order: list[str]) -> nw.Expr:
+    """Steps numbered exactly up to ``step_cap`` by lag lookups: position p has no row j back
+    exactly when p <= j, so the first such j is the step."""
+    capped: Any = nw.lit(step_cap + 1)
+    for j in range(step_cap, 0, -1):
+        back = nw.col("timestamp").shift(j).over("customer_id", order_by=order)
+        capped = nw.when(back.is_null()).then(nw.lit(j)).otherwise(capped)
+    return capped
+
+
+def _nodes(lf: nw.LazyFrame, node_by: str, order: list[str]) -> nw.LazyFrame:
+    """customer_id, the ordering columns, touchpoint and node, for events with a touchpoint."""
+    lf = lf.filter(~nw.col("touchpoint").is_null())
+    keep = ["customer_id", *dict.fromkeys([*order, "touchpoint"])]
+    if node_by == "touchpoint":
+        # The node keeps its stored type (an ENUM is cheap to sort and shift) until the
+        # windows are done; it becomes text afterwards.
+        return lf.select(*keep, nw.col("touchpoint").alias("node"))
+    node = nw.col(node_by).cast(nw.String).fill_null(MISSING_NODE)
+    return lf.select(*keep, node.alias("node"))
+
+
+def _anchor(lf: nw.LazyFrame, start_at: str | None, end_at: str | None) -> nw.LazyFrame:
+    """Keep each journey from (or up to) its first event at the anchor touchpoint."""
+    for anchor, keep_after in ((start_at, True), (end_at, False)):
+        if anchor is None:
+            continue
+        hit = nw.col("touchpoint").cast(nw.String) == anchor
+        first = nw.when(hit).then(nw.col("step")).min().over("customer_id")
+        lf = lf.with_columns(first.alias("_anchor")).filter(~nw.col("_anchor").is_null())
+        keep = nw.col("step") >= nw.col("_anchor") if keep_after else (
+            nw.col("step") <= nw.col("_anchor")
+        )
+        lf = lf.filter(keep).drop("_anchor")
+    return lf
+
+
+def totals(lf: nw.LazyFrame) -> tuple[int, int]:
+    """(customers, events) of a filtered, canonical events frame."""
+    row = (
+        lf.select(nw.col("customer_id").n_unique().alias("c"), nw.len().alias("e"))
+        .collect()
+        .to_pandas()
+        .iloc[0]
+    )
+    return as_int(row["c"]), as_int(row["e"])

@@ -1,0 +1,44 @@
+"""Tables as people read them: human column labels and units; downloads keep canonical names."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+
+def duration(seconds: float | None) -> str:
+    """A duration read at a glance: 45 s, 12 min, 3.5 h, 2.1 days ("–" when unknown)."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or pd.isna(
+            seconds):
+        return "–"
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def show(df: pd.DataFrame, labels: dict[str, str], *, percent: tuple[str, ...] = (),
+         durations: tuple[str, ...] = (), pvalues: tuple[str, ...] = (),
+         ratios: tuple[str, ...] = (), height: int | str = "auto") -> None:
+    """Show the ``labels`` columns of ``df`` under their human names, in that order.
+
+    Percent columns are shown as 33.3%, durations as "1.3 days", p-values with 2 significant
+    digits and ratios as "1.25×".
+    """
+    shown = df[[c for c in labels if c in df.columns]].copy()
+    for col in durations:
+        if col in shown:
+            shown[col] = shown[col].map(duration)
+    config = {}
+    for col, label in labels.items():
+        if col in percent:
+            config[col] = st.column_config.NumberColumn(label, format="percent")
+        elif col in pvalues:
+            config[col] = st.column_config.NumberColumn(label, format="%.2g")
+        elif col in ratios:
+            config[col] = st.column_config.NumberColumn(label, format="%.2f×")
+        else:
+            config[col] = st.column_config.Column(label)
+    st.dataframe(shown, hide_index=True, column_config=config, height=height)
