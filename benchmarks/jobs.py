@@ -14,7 +14,8 @@ import pandas as pd
 
 from analysis import funnel, paths
 
-ORDER = "PARTITION BY customer_id ORDER BY timestamp, touchpoint, channel"
+# Journey order (DESIGN.md, Order of events): timestamp, then the file order recorded at ingest.
+ORDER = "PARTITION BY customer_id ORDER BY timestamp, event_seq"
 
 
 def ours_sankey(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -73,21 +74,24 @@ def ours_funnel(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def sql_funnel(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    # Each step's event is the customer's first matching one after the previous step's event
+    # in journey order (pos: the rank among the steps' events), within 7 days of step 1.
     return con.execute(
-        """
-        WITH e AS (SELECT customer_id, timestamp, touchpoint::VARCHAR AS tp FROM events
-                   WHERE touchpoint IN ('tp00', 'tp01', 'tp02', 'tp03')),
-        s1 AS (SELECT customer_id, min(timestamp) AS t1 FROM e WHERE tp = 'tp00'
-               GROUP BY customer_id),
-        s2 AS (SELECT s1.customer_id, s1.t1, min(e.timestamp) AS t2 FROM s1 JOIN e
-               ON e.customer_id = s1.customer_id AND e.tp = 'tp01' AND e.timestamp > s1.t1
-               AND e.timestamp <= s1.t1 + INTERVAL 7 DAY GROUP BY ALL),
-        s3 AS (SELECT s2.customer_id, s2.t1, s2.t2, min(e.timestamp) AS t3 FROM s2 JOIN e
-               ON e.customer_id = s2.customer_id AND e.tp = 'tp02' AND e.timestamp > s2.t2
-               AND e.timestamp <= s2.t1 + INTERVAL 7 DAY GROUP BY ALL),
-        s4 AS (SELECT s3.customer_id, s3.t3, min(e.timestamp) AS t4 FROM s3 JOIN e
-               ON e.customer_id = s3.customer_id AND e.tp = 'tp03' AND e.timestamp > s3.t3
-               AND e.timestamp <= s3.t1 + INTERVAL 7 DAY GROUP BY ALL)
+        f"""
+        WITH e AS (SELECT customer_id, timestamp, touchpoint::VARCHAR AS tp,
+                          row_number() OVER ({ORDER}) AS pos
+                   FROM events WHERE touchpoint IN ('tp00', 'tp01', 'tp02', 'tp03')),
+        s1 AS (SELECT customer_id, min(pos) AS p1, min(timestamp) AS t1 FROM e
+               WHERE tp = 'tp00' GROUP BY customer_id),
+        s2 AS (SELECT s1.customer_id, s1.t1, min(e.pos) AS p2, min(e.timestamp) AS t2
+               FROM s1 JOIN e ON e.customer_id = s1.customer_id AND e.tp = 'tp01'
+               AND e.pos > s1.p1 AND e.timestamp <= s1.t1 + INTERVAL 7 DAY GROUP BY ALL),
+        s3 AS (SELECT s2.customer_id, s2.t1, s2.t2, min(e.pos) AS p3, min(e.timestamp) AS t3
+               FROM s2 JOIN e ON e.customer_id = s2.customer_id AND e.tp = 'tp02'
+               AND e.pos > s2.p2 AND e.timestamp <= s2.t1 + INTERVAL 7 DAY GROUP BY ALL),
+        s4 AS (SELECT s3.customer_id, s3.t3, min(e.timestamp) AS t4
+               FROM s3 JOIN e ON e.customer_id = s3.customer_id AND e.tp = 'tp03'
+               AND e.pos > s3.p3 AND e.timestamp <= s3.t1 + INTERVAL 7 DAY GROUP BY ALL)
         SELECT 1 AS step_index, count(*) AS customers, NULL AS median_seconds FROM s1
         UNION ALL SELECT 2, count(*), median(epoch(t2 - t1)) FROM s2
         UNION ALL SELECT 3, count(*), median(epoch(t3 - t2)) FROM s3

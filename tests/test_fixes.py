@@ -181,3 +181,12 @@ def test_drop_off_feedback_only_counts_what_was_said_after_the_step():
     assert table["topic"].tolist() == ["payment failed", "delivery"]
     assert table["dropped_mentions"].tolist() == [1, 0]
     assert np.isnan(table["dropped_mean_score"].iloc[1])
+
+
+def test_nothing_left_after_filters_is_a_status_not_an_error():
+    empty = _events([("a", "2024-01-01", "Home")]).iloc[:0]
+    assert paths.sankey(empty, start_at="Cart").status == "empty"
+    assert paths.common_paths(empty).status == "empty"
+    assert paths.transitions(empty).status == "empty"
+    assert funnel.funnel(empty, ["Home", "Cart"])["customers"].tolist() == [0, 0]
+    assert funnel.drop_off(empty, ["Home", "Cart"], 1).status == "empty"

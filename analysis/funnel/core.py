@@ -262,11 +262,17 @@ def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta 
     completed = []
     for i in range(len(sets)):
         cols = [nw.col(f"_e{j}") for j in range(i + 1)]
-        done = nw.max_horizontal(*cols)
+        done = _horizontal(nw.max_horizontal, cols)
         ok = ~nw.any_horizontal(*[c.is_null() for c in cols], ignore_nulls=False)
         if window is not None:
-            ok = ok & (done <= nw.min_horizontal(*cols) + window)
+            ok = ok & (done <= _horizontal(nw.min_horizontal, cols) + window)
         completed.append(nw.when(ok).then(done).alias(f"_t{i}"))
-        last = nw.max_horizontal(*[nw.col(f"_g{j}") for j in range(i + 1)])
+        last = _horizontal(nw.max_horizontal, [nw.col(f"_g{j}") for j in range(i + 1)])
         completed.append(nw.when(ok).then(last).alias(f"_f{i}"))
     return per.select("customer_id", "_group", *completed)
+
+
+def _horizontal(reduce, cols: list[nw.Expr]) -> nw.Expr:
+    """``reduce(*cols)``, or the column itself when there is one (Spark's greatest/least
+    need two)."""
+    return cols[0] if len(cols) == 1 else reduce(*cols)

@@ -10,6 +10,8 @@ from playwright.sync_api import Page, expect
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 TIMEOUT = 30_000
+# A cold app on a loaded two-core machine takes longer than expect()'s 5 s default.
+expect.set_options(timeout=TIMEOUT)
 
 
 def _csv(path: Path) -> Path:
