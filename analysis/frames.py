@@ -41,6 +41,16 @@ class Filters:
         return not (self.start or self.end or self.channels or self.attributes)
 
 
+_IN_MEMORY = duckdb.connect()
+
+
+def _local() -> duckdb.DuckDBPyConnection:
+    """A connection to one shared in-memory DuckDB for in-process frames. A cursor is a
+    separate connection (safe from another thread) that costs microseconds, where
+    ``duckdb.connect()`` costs tens of milliseconds."""
+    return _IN_MEMORY.cursor()
+
+
 def to_lazy(data: Any) -> nw.LazyFrame:
     """A Narwhals lazy frame over pandas, Polars, Arrow, DuckDB, PySpark or Narwhals input.
 
@@ -51,7 +61,7 @@ def to_lazy(data: Any) -> nw.LazyFrame:
     if isinstance(data, nw.DataFrame):
         return data.lazy()
     if isinstance(data, pd.DataFrame):
-        return nw.from_native(duckdb.connect().from_df(data))
+        return nw.from_native(_local().from_df(data))
     try:
         frame = nw.from_native(data)
     except TypeError as exc:
@@ -61,9 +71,21 @@ def to_lazy(data: Any) -> nw.LazyFrame:
         ) from exc
     if isinstance(frame, nw.DataFrame):
         if frame.implementation.is_pandas_like() or frame.implementation.is_pyarrow():
-            return nw.from_native(duckdb.connect().from_arrow(frame.to_arrow()))
+            return nw.from_native(_local().from_arrow(frame.to_arrow()))
         return frame.lazy()
     return frame
+
+
+def materialize(lf: nw.LazyFrame) -> nw.LazyFrame:
+    """``lf`` computed once, for plans that read it several times.
+
+    Narwhals writes each step of a DuckDB query as a ``NOT MATERIALIZED`` CTE, so a frame
+    read by four joins is computed four times (window sorts included). On DuckDB the rows
+    are computed once and held in memory; other engines are returned as they are.
+    """
+    if lf.implementation is not nw.Implementation.DUCKDB:
+        return lf
+    return nw.from_native(lf.to_native().materialize())
 
 
 def as_int(value: Any) -> int:

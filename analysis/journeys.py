@@ -12,7 +12,7 @@ touchpoint name, then the channel. All work is Narwhals window expressions over 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import narwhals as nw
 
@@ -65,7 +65,7 @@ def journeys(
     max_steps: int | None = None,
     with_next_timestamp: bool = True,
     with_position: bool = False,
-    step_cap: int | None = None,
+    with_step: bool = True,
 ) -> nw.LazyFrame:
     """Each customer's events as numbered steps.
 
@@ -91,10 +91,8 @@ def journeys(
         Add ``position`` and ``next_position``: the place of the step's event among all the
         customer's events, before anything is left out or merged. Cut-offs computed on the
         whole journey (such as a first conversion) compare with these.
-    step_cap
-        Number steps exactly only up to ``step_cap``; later steps all get ``step_cap + 1``.
-        Much cheaper on SQL engines (a few lag lookups instead of a running count), for
-        results that only look at the first steps.
+    with_step
+        Number the steps (False leaves ``step`` out, for results that only need moves).
 
     Returns
     -------
@@ -115,27 +113,25 @@ def journeys(
     order = order_columns(names)
     lf = _nodes(lf, node_by, order)
     if with_position:
-        lf = lf.with_columns(_running_count(order).alias("position"))
+        lf = ordered_window(lf, order, step="position")
     if exclude:
         lf = lf.filter(~nw.col("touchpoint").cast(nw.String).is_in(list(exclude)))
     anchored = start_at is not None or end_at is not None
     if anchored:
-        lf = _anchor(lf.with_columns(_running_count(order).alias("step")), start_at, end_at)
+        lf = _anchor(ordered_window(lf, order, step="step"), start_at, end_at).drop("step")
     if collapse_repeats:
         previous = nw.col("node").shift(1).over("customer_id", order_by=order)
         lf = lf.with_columns(previous.alias("_prev")).filter(
             nw.col("_prev").is_null() | (nw.col("_prev") != nw.col("node"))
         ).drop("_prev")
     # Steps and next steps come from one window over one ordering: a single sort.
-    following = [_next("node", order)]
+    following = ["node"]
     if with_next_timestamp:
-        following.append(_next("timestamp", order))
+        following.append("timestamp")
     if with_position:
-        following.append(_next("position", order))
-    step = _running_count(order)
-    if step_cap is not None and not anchored:
-        step = _capped_step(step_cap, order)
-    lf = lf.with_columns(step.alias("step"), *following)
+        following.append("position")
+    lf = ordered_window(lf, order, step="step" if with_step or anchored else None,
+                        following=following)
     lf = lf.with_columns(nw.col("node").cast(nw.String), nw.col("next_node").cast(nw.String))
     if end_at is not None and max_steps is not None:
         # Paths leading to the anchor: its last max_steps steps, numbered from the first kept.
@@ -148,22 +144,89 @@ def journeys(
     return lf
 
 
+def ordered_window(
+    lf: nw.LazyFrame, order: list[str], *, step: str | None, following: Sequence[str] = ()
+) -> nw.LazyFrame:
+    """Add ``step`` (each event's 1-based number in its customer's journey) and
+    ``next_<column>`` for each of ``following`` (null at the last event), in one window pass.
+
+    On DuckDB and Spark this is ``row_number()`` and ``lead()`` over one window, which the
+    engine sorts once; Narwhals would number steps with a running count, which costs SQL
+    engines a second pass. Column names here are the module's own, never user input.
+    """
+    if lf.implementation is nw.Implementation.DUCKDB:
+        return _duckdb_window(lf, order, step, following)
+    if lf.implementation is nw.Implementation.PYSPARK:
+        return _spark_window(lf, order, step, following)
+    exprs = [_next(column, order) for column in following]
+    if step is not None:
+        exprs.append(_running_count(order).alias(step))
+    return lf.with_columns(*exprs)
+
+
+def with_order_key(lf: nw.LazyFrame, order: list[str], alias: str) -> nw.LazyFrame:
+    """Add ``alias``: a number that rises along each customer's journey, for comparing and
+    taking minima (it is not a count: use :func:`ordered_window` for step numbers).
+
+    On DuckDB with ``event_seq`` and a timestamp, the key is computed from the row alone,
+    (epoch, event_seq) packed into one HUGEINT, so no sort is needed; elsewhere it is the
+    step number.
+    """
+    schema = lf.collect_schema()
+    dtype = schema.get("timestamp")
+    if (lf.implementation is not nw.Implementation.DUCKDB or order != ["timestamp", EVENT_SEQ]
+            or not isinstance(dtype, nw.Datetime) or not schema[EVENT_SEQ].is_integer()):
+        return ordered_window(lf, order, step=alias)
+    import duckdb
+
+    # epoch * 2^64 + (event_seq + 2^63): event_seq is an int64, so the sum orders exactly as
+    # (timestamp, event_seq) and stays within HUGEINT's 127 bits.
+    epoch = "epoch_ns" if dtype.time_unit == "ns" else "epoch_us"
+    key = duckdb.SQLExpression(
+        f'{epoch}("timestamp")::HUGEINT * 18446744073709551616 '
+        f'+ ("{EVENT_SEQ}"::HUGEINT + 9223372036854775808)'
+    ).alias(alias)
+    return nw.from_native(lf.to_native().select(duckdb.StarExpression(), key))
+
+
+def _duckdb_window(
+    lf: nw.LazyFrame, order: list[str], step: str | None, following: Sequence[str]
+) -> nw.LazyFrame:
+    import duckdb
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    keys = ", ".join(f"{quoted(c)} ASC NULLS FIRST" for c in order)
+    over = f"OVER (PARTITION BY {quoted('customer_id')} ORDER BY {keys})"
+    exprs = [duckdb.StarExpression()]
+    if step is not None:
+        exprs.append(duckdb.SQLExpression(f"row_number() {over}").alias(step))
+    exprs += [duckdb.SQLExpression(f"lead({quoted(c)}) {over}").alias(f"next_{c}")
+              for c in following]
+    return nw.from_native(lf.to_native().select(*exprs))
+
+
+def _spark_window(
+    lf: nw.LazyFrame, order: list[str], step: str | None, following: Sequence[str]
+) -> nw.LazyFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    window = Window.partitionBy("customer_id").orderBy(*[F.col(c).asc_nulls_first()
+                                                         for c in order])
+    exprs = [F.lead(c).over(window).alias(f"next_{c}") for c in following]
+    if step is not None:
+        exprs.append(F.row_number().over(window).alias(step))
+    return nw.from_native(lf.to_native().select("*", *exprs))
+
+
 def _running_count(order: list[str]) -> nw.Expr:
     return nw.col("customer_id").cum_count().over("customer_id", order_by=order)
 
 
 def _next(column: str, order: list[str]) -> nw.Expr:
     return nw.col(column).shift(-1).over("customer_id", order_by=order).alias(f"next_{column}")
-
-
-def _capped_step(step_cap: int, order: list[str]) -> nw.Expr:
-    """Steps numbered exactly up to ``step_cap`` by lag lookups: position p has no row j back
-    exactly when p <= j, so the first such j is the step."""
-    capped: Any = nw.lit(step_cap + 1)
-    for j in range(step_cap, 0, -1):
-        back = nw.col("timestamp").shift(j).over("customer_id", order_by=order)
-        capped = nw.when(back.is_null()).then(nw.lit(j)).otherwise(capped)
-    return capped
 
 
 def _nodes(lf: nw.LazyFrame, node_by: str, order: list[str]) -> nw.LazyFrame:

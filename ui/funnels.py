@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import streamlit as st
@@ -34,6 +34,11 @@ class FunnelSettings:
     @property
     def window(self) -> timedelta | None:
         return timedelta(days=self.window_days) if self.window_days else None
+
+    @property
+    def unbroken(self) -> FunnelSettings:
+        """These settings without the breakdown: the cache key of results that ignore it."""
+        return replace(self, by=None)
 
     @property
     def step_list(self) -> list[list[str]]:
@@ -182,7 +187,7 @@ def render_funnel(ctx: Context, s: FunnelSettings) -> None:
 
 
 def render_timing(ctx: Context, s: FunnelSettings) -> None:
-    result = timing(ctx.path, ctx.events.id, ctx.filters, s)
+    result = timing(ctx.path, ctx.events.id, ctx.filters, s.unbroken)
     if result.status != "ok":
         st.info(result.message)
         return
@@ -207,7 +212,7 @@ def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
         st.session_state["f_drop"] = 1
     k = st.selectbox("Customers who reached", options, key="f_drop",
                      format_func=lambda i: f"{i}. {labels[i - 1]} but not {labels[i]}")
-    result = drop_offs(ctx.path, ctx.events.id, ctx.filters, s, k)
+    result = drop_offs(ctx.path, ctx.events.id, ctx.filters, s.unbroken, k)
     st.caption(
         f"{result.dropped:,} customers stopped here ({result.continued:,} went on). What "
         "they did next instead (their next event, in journey order):"
@@ -218,7 +223,8 @@ def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
     if ctx.feedback is None:
         st.caption("Link a feedback table to see what drop-offs said.")
         return k
-    said = drop_off_feedback(ctx.path, ctx.events.id, ctx.feedback.id, ctx.filters, s, k)
+    said = drop_off_feedback(ctx.path, ctx.events.id, ctx.feedback.id, ctx.filters,
+                             s.unbroken, k)
     if said.status != "ok":
         st.caption(said.message)
         return k
@@ -240,7 +246,7 @@ def render_over_time(ctx: Context, s: FunnelSettings) -> str:
     wanted = (ctx.url.get("per") or ["month"])[0]
     st.session_state.setdefault("f_period", wanted if wanted in ("month", "week") else "month")
     period = st.radio("Cohorts by", ["month", "week"], horizontal=True, key="f_period")
-    table = over_time(ctx.path, ctx.events.id, ctx.filters, s, period)
+    table = over_time(ctx.path, ctx.events.id, ctx.filters, s.unbroken, period)
     if table.empty:
         st.info("No cohort to show.")
         return period

@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 import narwhals as nw
 
-from analysis.journeys import check_touchpoints, order_columns
+from analysis.frames import materialize
+from analysis.journeys import check_touchpoints, order_columns, ordered_window, with_order_key
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
 
 Mode = Literal["ordered", "strict", "any_order"]
@@ -121,53 +122,58 @@ def customer_steps(
     the customer's events (1-based, journey order), so the event after it can be found.
     """
     order = order_columns(lf.collect_schema().names())
-    group = nw.col(by).cast(nw.String).fill_null("(none)") if by else nw.lit("all")
     name = nw.col(step_col)
     if not lf.implementation.is_duckdb():
         # DuckDB compares an ENUM with text directly (and fast); Polars' Enum refuses names
         # outside its categories, so other engines compare text.
         name = name.cast(nw.String)
+    # Without a breakdown there is no _group column until the end: one column less to carry.
+    group = [nw.col(by).cast(nw.String).fill_null("(none)").alias("_group")] if by else []
     prepared = lf.filter(~nw.col("touchpoint").is_null()).select(
-        "customer_id", *order, name.alias("_name"), group.alias("_group")
+        "customer_id", *order, name.alias("_name"), *group
     )
-    if by:
-        prepared = prepared.with_columns(nw.lit(True).alias("_by"))
-    position = nw.col("customer_id").cum_count().over("customer_id", order_by=order)
     if full_positions or mode == "strict":
-        prepared = prepared.with_columns(position.alias("_full"))
+        prepared = ordered_window(prepared, order, step="_full")
     if mode != "strict":
         # Only the steps' own events matter; their order among themselves is journey order.
         wanted = sorted({n for names in sets for n in names})
         prepared = prepared.filter(nw.col("_name").is_in(wanted))
-        prepared = prepared.with_columns(position.alias("_pos"))
+        # Ordered and any-order modes compare and take minima of _pos: an order key will do.
+        prepared = with_order_key(prepared, order, "_pos")
     else:
         prepared = prepared.with_columns(nw.col("_full").alias("_pos"))
-    if not (full_positions or mode == "strict"):
-        prepared = prepared.with_columns(nw.lit(0).alias("_full"))
     runner = {"ordered": _ordered, "strict": _strict, "any_order": _any_order}[mode]
-    per = runner(prepared, sets, window)
+    # Each mode reads the prepared events several times (once per step): computed once, with
+    # only the columns the modes read.
+    needed = ("customer_id", "timestamp", "_name", "_group", "_pos", "_full")
+    prepared = prepared.select(*[c for c in prepared.collect_schema().names() if c in needed])
+    per = runner(materialize(prepared), sets, window)
     keep = [f"_t{i}" for i in range(len(sets))]
     if full_positions:
         keep += [f"_f{i}" for i in range(len(sets))]
-    return per.select("customer_id", "_group", *keep)
+    group = "_group" if "_group" in per.collect_schema().names() else nw.lit("all").alias("_group")
+    return per.select("customer_id", group, *keep)
 
 
 def _ordered(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | None):
+    # Full positions (``_full``) are carried only when asked for: fewer columns to group by.
+    full = "_full" in lf.collect_schema().names()
     first = (
         lf.filter(nw.col("_name").is_in(list(sets[0])))
         .group_by("customer_id")
         .agg(nw.col("_pos").min().alias("_p"), nw.col("timestamp").min().alias("_t0"),
-             nw.col("_full").min().alias("_f0"))
+             *([nw.col("_full").min().alias("_f0")] if full else []))
     )
     per = _with_group(first, lf)
-    carried = ["customer_id", "_group", "_t0", "_f0"]
+    carried = [c for c in per.collect_schema().names() if c != "_p"]
     # Each step is one left join and one aggregation over the previous frame, which is used
-    # once: the plan stays linear in the number of steps. Positions, times and full positions
-    # rise together in journey order, so each minimum picks the same (earliest) event.
+    # once: the plan stays a chain (DuckDB inlines every reuse of a frame, so a frame read
+    # twice is computed twice). Keys, times and full positions rise together in journey
+    # order, so each minimum picks the same (earliest) event.
     for i, names in enumerate(sets[1:], start=1):
         candidates = lf.filter(nw.col("_name").is_in(list(names))).select(
             "customer_id", nw.col("_pos").alias("_q"), nw.col("timestamp").alias("_s"),
-            nw.col("_full").alias("_g"),
+            *([nw.col("_full").alias("_g")] if full else []),
         )
         ok = nw.col("_q") > nw.col("_p")
         if window is not None:
@@ -177,16 +183,17 @@ def _ordered(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | 
             .group_by(*carried)
             .agg(nw.when(ok).then(nw.col("_q")).min().alias("_p"),
                  nw.when(ok).then(nw.col("_s")).min().alias(f"_t{i}"),
-                 nw.when(ok).then(nw.col("_g")).min().alias(f"_f{i}"))
+                 *([nw.when(ok).then(nw.col("_g")).min().alias(f"_f{i}")] if full else []))
         )
-        carried += [f"_t{i}", f"_f{i}"]
+        carried += [f"_t{i}", f"_f{i}"] if full else [f"_t{i}"]
     return per
 
 
 def _with_group(first: nw.LazyFrame, lf: nw.LazyFrame) -> nw.LazyFrame:
-    """Add each customer's group: the one on their step-1 event (position ``_p``)."""
-    if "_by" not in lf.collect_schema().names():
-        return first.with_columns(nw.lit("all").alias("_group"))
+    """Add each customer's group: the one on their step-1 event (position ``_p``). Without a
+    breakdown there is one group, added at the end (:func:`customer_steps`)."""
+    if "_group" not in lf.collect_schema().names():
+        return first
     at_first = lf.select("customer_id", nw.col("_pos").alias("_p"), "_group")
     return first.join(at_first, on=["customer_id", "_p"], how="inner")
 
@@ -209,9 +216,11 @@ def _strict(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | N
         matches = matches & (nw.col("timestamp") <= nw.col("_first_t") + window)
     rows = rows.with_columns(offset.alias("_offset"), matches.fill_null(False).alias("_ok"))
     # The group is the step-1 event's; steps reached = offsets before the first miss.
+    grouped = "_group" in lf.collect_schema().names()
     per = rows.group_by("customer_id").agg(
         nw.col("_p1").min(),
-        nw.when(nw.col("_offset") == 0).then(nw.col("_group")).max().alias("_group"),
+        *([nw.when(nw.col("_offset") == 0).then(nw.col("_group")).max().alias("_group")]
+          if grouped else []),
         nw.when(~nw.col("_ok")).then(nw.col("_offset")).min().alias("_miss"),
         nw.len().alias("_n"),
         *[nw.when(nw.col("_offset") == i).then(nw.col("timestamp")).max().alias(f"_t{i}")
@@ -221,7 +230,7 @@ def _strict(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | N
         .alias("_reached")
     )
     return per.select(
-        "customer_id", "_group",
+        "customer_id", *(["_group"] if grouped else []),
         *[nw.when(nw.col("_reached") > i).then(nw.col(f"_t{i}")).alias(f"_t{i}")
           for i in range(k)],
         *[nw.when(nw.col("_reached") > i).then(nw.col("_p1") + i).alias(f"_f{i}")
@@ -235,7 +244,8 @@ def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta 
         .group_by("customer_id")
         .agg(nw.col("_pos").min().alias("_p"))
     )
-    groups = _with_group(first, lf).select("customer_id", "_group")
+    groups = _with_group(first, lf).drop("_p")
+    full = "_full" in lf.collect_schema().names()
     distinct = list(dict.fromkeys(sets))
     # A repeated step takes the next event of its names: the r-th repeat, the r-th event.
     occurrence = [sets[:i].count(s) + 1 for i, s in enumerate(sets)]
@@ -255,7 +265,7 @@ def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta 
 
     firsts = lf.group_by("customer_id").agg(
         *[chosen(i, "timestamp").alias(f"_e{i}") for i in range(len(sets))],
-        *[chosen(i, "_full").alias(f"_g{i}") for i in range(len(sets))],
+        *[chosen(i, "_full").alias(f"_g{i}") for i in range(len(sets)) if full],
     )
     # Customers who never did step 1 have no group: they do not enter the funnel.
     per = firsts.join(groups, on="customer_id", how="inner")
@@ -267,9 +277,10 @@ def _any_order(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta 
         if window is not None:
             ok = ok & (done <= _horizontal(nw.min_horizontal, cols) + window)
         completed.append(nw.when(ok).then(done).alias(f"_t{i}"))
-        last = _horizontal(nw.max_horizontal, [nw.col(f"_g{j}") for j in range(i + 1)])
-        completed.append(nw.when(ok).then(last).alias(f"_f{i}"))
-    return per.select("customer_id", "_group", *completed)
+        if full:
+            last = _horizontal(nw.max_horizontal, [nw.col(f"_g{j}") for j in range(i + 1)])
+            completed.append(nw.when(ok).then(last).alias(f"_f{i}"))
+    return per.select(*groups.collect_schema().names(), *completed)
 
 
 def _horizontal(reduce, cols: list[nw.Expr]) -> nw.Expr:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.definitions import conversion_touchpoints, present_touchpoints
 from analysis.frames import canonical
-from analysis.journeys import NodeBy, check_touchpoints, journeys, order_columns
+from analysis.journeys import NodeBy, check_touchpoints, journeys, order_columns, ordered_window
 from analysis.paths.sankey import check_anchors
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
@@ -162,10 +162,9 @@ def _check_groups(
 def _attribute_groups(lf: nw.LazyFrame, group_col: str, labels: tuple[str, str]):
     """Each customer's group: the value on their first event (in journey order)."""
     order = order_columns(lf.collect_schema().names())
-    step = nw.col("customer_id").cum_count().over("customer_id", order_by=order)
     first_value = nw.when(nw.col("_step") == 1).then(nw.col(group_col).cast(nw.String))
     return (
-        lf.with_columns(step.alias("_step"))
+        ordered_window(lf, order, step="_step")
         .group_by("customer_id")
         .agg(first_value.max().alias("_group"))
         .filter(nw.col("_group").is_in(list(labels)))
@@ -177,11 +176,9 @@ def _conversion_groups(lf: nw.LazyFrame, conv: tuple[str, ...]) -> nw.LazyFrame:
     """Each customer's group and ``_until``, the position (as numbered by
     ``journeys(with_position=True)``) of their first conversion event; null if none."""
     order = order_columns(lf.collect_schema().names())
-    position = nw.col("customer_id").cum_count().over("customer_id", order_by=order)
     hit = nw.col("touchpoint").cast(nw.String).is_in(list(conv))
     return (
-        lf.filter(~nw.col("touchpoint").is_null())
-        .with_columns(position.alias("_position"))
+        ordered_window(lf.filter(~nw.col("touchpoint").is_null()), order, step="_position")
         .group_by("customer_id")
         .agg(nw.when(hit).then(nw.col("_position")).min().alias("_until"))
         .with_columns(

@@ -116,7 +116,6 @@ def sankey(
     steps = journeys(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
         collapse_repeats=collapse_repeats, max_steps=max_steps, with_next_timestamp=False,
-        step_cap=max_steps - 1,
     )
     raw = (
         steps.filter(nw.col("step") < max_steps)

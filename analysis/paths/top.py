@@ -78,7 +78,7 @@ def common_paths(
     conv, chrn = _definitions(lf, conversion, churn)
     steps = journeys(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse_repeats, max_steps=max_steps, step_cap=max_steps,
+        collapse_repeats=collapse_repeats, max_steps=max_steps,
     )
     grouped = _paths_by_customer(lf, steps, max_steps, conv, chrn)
     covered = as_int(grouped.select(nw.col("customers").sum()).collect().item())

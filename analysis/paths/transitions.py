@@ -70,7 +70,7 @@ def _transitions(
 ) -> Transitions:
     customers_total, events_total = totals(lf)
     steps = journeys(lf, node_by=node_by, exclude=exclude, collapse_repeats=collapse_repeats,
-                     step_cap=0)
+                     with_step=False)
     moves = steps.filter(~nw.col("next_node").is_null())
     moves = moves.with_columns(seconds_between(moves, "next_timestamp", "timestamp").alias("_gap"))
     out = (

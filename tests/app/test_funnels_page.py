@@ -8,7 +8,7 @@ from datetime import timedelta
 from streamlit.testing.v1 import AppTest
 
 from analysis import demo, funnel
-from tests.app.conftest import open_page
+from tests.app.conftest import count_calls, open_page
 from tests.app.conftest import qp as _qp
 
 
@@ -57,3 +57,16 @@ def test_unknown_step_names_get_a_suggestion(workspace_path):
     at = _page(dataset=dataset, on="touchpoint", steps=["Product page", "Purchse"])
     assert [e.value for e in at.exception] == []
     assert any("did you mean “Purchase”" in w.value for w in at.warning)
+
+
+def test_a_breakdown_recomputes_only_the_funnel(workspace_path, monkeypatch):
+    calls = count_calls(monkeypatch, funnel, ["funnel", "time_to_convert", "drop_off",
+                                              "funnel_over_time"])
+    at = _page()
+    before = dict(calls)
+    assert before["funnel"] == 1 and before["time_to_convert"] == 1
+    at.selectbox(key="f_bd").set_value("segment").run()
+    assert [e.value for e in at.exception] == []
+    assert calls["funnel"] == before["funnel"] + 1
+    for unchanged in ("time_to_convert", "drop_off", "funnel_over_time"):
+        assert calls[unchanged] == before[unchanged], unchanged

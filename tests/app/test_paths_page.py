@@ -7,7 +7,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from analysis import demo, paths
-from tests.app.conftest import open_page
+from tests.app.conftest import count_calls, open_page
 from tests.app.conftest import qp as _qp
 
 
@@ -61,3 +61,17 @@ def test_changing_a_control_updates_the_url(workspace_path):
     at.slider(key="p_steps").set_value(4)
     at = at.run()
     assert _qp(at, "steps") == ["4"]
+
+
+def test_moving_the_step_slider_recomputes_only_what_depends_on_it(workspace_path, monkeypatch):
+    calls = count_calls(monkeypatch, paths, ["sankey", "common_paths", "transitions",
+                                             "channel_switching", "compare_transitions"])
+    at = _paths_page()
+    assert calls["sankey"] == 1 and calls["transitions"] == 1
+    before = dict(calls)
+    at.slider(key="p_steps").set_value(3).run()
+    assert [e.value for e in at.exception] == []
+    assert calls["sankey"] == before["sankey"] + 1
+    assert calls["common_paths"] == before["common_paths"] + 1
+    for unchanged in ("transitions", "channel_switching", "compare_transitions"):
+        assert calls[unchanged] == before[unchanged], unchanged
