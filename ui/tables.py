@@ -25,7 +25,7 @@ def show(df: pd.DataFrame, labels: dict[str, str], *, percent: tuple[str, ...] =
     """Show the ``labels`` columns of ``df`` under their human names, in that order.
 
     Percent columns are shown as 33.3%, durations as "1.3 days", p-values with 2 significant
-    digits and ratios as "1.25×".
+    digits, ratios as "1.25×" and whole numbers with thousands separators.
     """
     shown = df[[c for c in labels if c in df.columns]].copy()
     for col in durations:
@@ -39,6 +39,9 @@ def show(df: pd.DataFrame, labels: dict[str, str], *, percent: tuple[str, ...] =
             config[col] = st.column_config.NumberColumn(label, format="%.2g")
         elif col in ratios:
             config[col] = st.column_config.NumberColumn(label, format="%.2f×")
+        elif col in shown and pd.api.types.is_integer_dtype(shown[col]):
+            # Counts read as 3,406, not 3406.
+            config[col] = st.column_config.NumberColumn(label, format="localized")
         else:
             config[col] = st.column_config.Column(label)
     st.dataframe(shown, hide_index=True, column_config=config, height=height)
