@@ -743,7 +743,7 @@ def test_ragged_rows_are_quarantined():
     )
     df = ingest.read_table(text.encode())
     assert len(df) == 3
-    assert df.attrs["bad_lines"] == [{"fields": 5, "raw": "a1,2024-01-02,Cart,EXTRA,MORE"}]
+    assert df.attrs["bad_lines"] == [{"fields": 5, "raw": "a1,2024-01-02,Cart,EXTRA,MORE", "line": 3}]
     result = _prepare_events(df)
     assert result.report.rows_read == 4
     assert result.data["customer_id"].tolist() == ["a1", "b2"]
@@ -754,7 +754,9 @@ def test_ragged_rows_are_quarantined():
     malformed = result.quarantine[result.quarantine["_reason"].str.startswith("malformed")]
     assert malformed["_raw_line"].tolist() == ["a1,2024-01-02,Cart,EXTRA,MORE"]
     assert "_row" in malformed
-    assert result.report.examples["malformed row"][0]["value"] == "a1,2024-01-02,Cart,EXTRA,MORE"
+    example = result.report.examples["malformed row (5 fields, header has 3)"][0]
+    assert example == {"line": 3, "value": "a1,2024-01-02,Cart,EXTRA,MORE"}
+    assert malformed["_line"].tolist() == [3]
     _assert_report_adds_up(result)
 
 
@@ -937,17 +939,53 @@ def test_empty_gzip():
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "line", "kept"),
     [
-        b'customer_id,touchpoint\na1,"Home\nb2,Cart\n',
-        b'customer_id,touchpoint\na1,Home\nb2,"Cart\nc3,Home\n',
-        # a ragged row first sends the file to the slower reader, which must fail the same way
-        b'customer_id,touchpoint\na1,Home,extra\nb2,"Cart\nc3,Home\n',
+        (b'customer_id,touchpoint\na1,"Home\nb2,Cart\n', 2, ["b2"]),
+        (b'customer_id,touchpoint\na1,Home\nb2,"Cart\nc3,Home\n', 3, ["a1", "c3"]),
+        # a ragged row first sends the file to the slower reader, which must do the same
+        (b'customer_id,touchpoint\na1,Home,extra\nb2,"Cart\nc3,Home\n', 3, ["c3"]),
     ],
 )
-def test_unclosed_quote_is_an_error_not_a_lost_row(raw):
-    message = _raises_ingest_error(raw, "events.csv")
-    assert "quote" in message
+def test_a_stray_quote_sets_its_line_apart_and_keeps_the_rest(raw, line, kept):
+    df = ingest.read_table(raw, filename="events.csv")
+    assert df["customer_id"].tolist() == kept
+    stray = [b for b in df.attrs["bad_lines"] if b.get("reason") == "quote never closed"]
+    assert [b["line"] for b in stray] == [line]
+
+
+def test_one_stray_quote_in_a_large_export_quarantines_one_line():
+    rows = ["customer_id,timestamp,touchpoint"]
+    rows += [f"c{i},2024-01-01 10:{i % 60:02d},Home" for i in range(32_000)]
+    rows[18_001] = 'c18000,2024-01-01 10:00,"Home'
+    df = ingest.read_table(("\n".join(rows) + "\n").encode(), filename="shop.csv")
+    assert len(df) == 31_999
+    result = ingest.prepare(df, ingest.guess_mapping(df, "events"), "events")
+    assert result.report.reasons == {"quote never closed": 1}
+    assert result.quarantine["_line"].tolist() == [18_002]
+    lines = " ".join(result.report.lines())
+    assert "line 18002: 'c18000,2024-01-01 10:00,\"Home'" in lines and "None" not in lines
+
+
+def test_two_stray_quotes_do_not_swallow_the_rows_between_them():
+    rows = ["customer_id,touchpoint"] + [f"c{i},Home" for i in range(20)]
+    rows[5] = 'c4,"Home'
+    rows[12] = 'c11,Home"'
+    df = ingest.read_table(("\n".join(rows) + "\n").encode(), filename="events.csv")
+    assert "c7" in df["customer_id"].tolist()
+    assert [b["line"] for b in df.attrs["bad_lines"]] == [6]
+    assert len(df) == 19
+
+
+def test_a_quoted_value_over_several_lines_is_one_value():
+    raw = b'customer_id,text,score\na1,"late,\nthen lost\nmy parcel",2\nb2,fine,5\n'
+    df = ingest.read_table(raw, filename="feedback.csv")
+    assert df["text"].tolist() == ["late,\nthen lost\nmy parcel", "fine"]
+    assert df.attrs["bad_lines"] == []
+
+
+def test_a_quote_never_closed_in_the_header_is_an_error():
+    message = _raises_ingest_error(b'customer_id,"touchpoint\na1,Home\n', "events.csv")
     assert "never closed" in message
 
 
@@ -967,7 +1005,8 @@ def test_first_row_with_an_extra_field_does_not_shift_columns():
     assert df.to_dict(orient="records") == [
         {"customer_id": "b2", "timestamp": "2024-01-02", "touchpoint": "Cart"}
     ]
-    assert df.attrs["bad_lines"] == [{"fields": 4, "raw": "a1,2024-01-01,Home,extra"}]
+    assert df.attrs["bad_lines"] == [
+        {"fields": 4, "raw": "a1,2024-01-01,Home,extra", "line": 2}]
 
 
 def test_rows_with_extra_values_are_quarantined_not_shifted():

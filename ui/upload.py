@@ -182,7 +182,9 @@ def report(ctx: Context, info: DatasetInfo) -> None:
     if r.get("attributes"):
         extras.append(f"{len(r['attributes'])} extra columns kept as attributes")
     if extras:
-        st.caption("; ".join(extras).capitalize() + ".")
+        text = "; ".join(extras)
+        # Only the first letter: capitalize() would lowercase a date pattern such as %H:%M.
+        st.caption(md(text[:1].upper() + text[1:] + "."))
     for note in r.get("notes", []):
         st.caption(md(note))
     if not r["reasons"]:
@@ -190,12 +192,9 @@ def report(ctx: Context, info: DatasetInfo) -> None:
         return
     rows = [
         {
-            "reason": reason,
-            "rows": count,
-            "examples": "; ".join(
-                f"row {e['row']}: {e['value']}" if e.get("row") else str(e["value"])
-                for e in r["examples"].get(reason, [])
-            ),
+            "Reason": reason,
+            "Rows": count,
+            "Examples": "; ".join(_example(e) for e in r["examples"].get(reason, [])),
         }
         for reason, count in r["reasons"].items()
     ]
@@ -264,3 +263,12 @@ def manage_section(ctx: Context) -> None:
 
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower() or "dataset"
+
+
+def _example(e: dict) -> str:
+    """One quarantined example: where it is in the file and its value."""
+    if e.get("line"):
+        return f"line {e['line']}: {e['value']}"
+    if e.get("row"):
+        return f"row {e['row']}: {e['value']}"
+    return str(e["value"])

@@ -159,10 +159,10 @@ def _report(kind, raw, data, quarantine, rejects, bad_lines, source, cols, attri
             timestamp_format, notes) -> IngestReport:
     reasons = quarantine["_reason"].value_counts().to_dict() if len(quarantine) else {}
     examples = dict(rejects.examples)
-    if bad_lines:
-        examples["malformed row"] = [
-            {"row": None, "value": b["raw"][:120]} for b in bad_lines[:3]
-        ]
+    for b in bad_lines:
+        shown = examples.setdefault(_line_reason(b, raw.shape[1]), [])
+        if len(shown) < 3:
+            shown.append({"line": b.get("line"), "value": b["raw"][:120]})
     ts = data.get("timestamp")
     return IngestReport(
         kind=kind,
@@ -290,6 +290,11 @@ def _attributes(raw: pd.DataFrame, mapping: ColumnMapping, out: pd.DataFrame) ->
     return attrs
 
 
+def _line_reason(bad: dict, width: int) -> str:
+    """Why a line of the file could not become a row."""
+    return bad.get("reason") or f"malformed row ({bad['fields']} fields, header has {width})"
+
+
 def _quarantine(raw: pd.DataFrame, rejects: _Rejects, bad_lines: list[dict]) -> pd.DataFrame:
     bad = rejects.reason != ""
     q = raw[bad].astype("string")
@@ -299,10 +304,8 @@ def _quarantine(raw: pd.DataFrame, rejects: _Rejects, bad_lines: list[dict]) -> 
         extra = pd.DataFrame(
             {
                 "_row": pd.array([pd.NA] * len(bad_lines), dtype="Int64"),
-                "_reason": [
-                    f"malformed row ({b['fields']} fields, header has {raw.shape[1]})"
-                    for b in bad_lines
-                ],
+                "_reason": [_line_reason(b, raw.shape[1]) for b in bad_lines],
+                "_line": pd.array([b.get("line") for b in bad_lines], dtype="Int64"),
                 "_raw_line": [b["raw"] for b in bad_lines],
             }
         )

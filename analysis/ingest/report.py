@@ -49,7 +49,8 @@ class IngestReport:
         ]
         for reason, count in self.reasons.items():
             examples = ", ".join(
-                f"row {e['row']}: {e['value']!r}" for e in self.examples.get(reason, [])
+                (f"line {e['line']}" if e.get("line") else f"row {e.get('row')}")
+                + f": {e['value']!r}" for e in self.examples.get(reason, [])
             )
             out.append(f"{count:,} × {reason} (e.g. {examples})")
         return out + list(self.notes)
