@@ -743,7 +743,8 @@ def test_ragged_rows_are_quarantined():
     )
     df = ingest.read_table(text.encode())
     assert len(df) == 3
-    assert df.attrs["bad_lines"] == [{"fields": 5, "raw": "a1,2024-01-02,Cart,EXTRA,MORE", "line": 3}]
+    assert df.attrs["bad_lines"] == [
+        {"fields": 5, "raw": "a1,2024-01-02,Cart,EXTRA,MORE", "line": 3}]
     result = _prepare_events(df)
     assert result.report.rows_read == 4
     assert result.data["customer_id"].tolist() == ["a1", "b2"]
@@ -1100,3 +1101,18 @@ def test_trailing_delimiters_on_data_rows_are_not_malformed():
     assert df.to_dict(orient="list") == {
         "user": ["u1", "u2"], "ts": ["2024-01-01", "2024-01-02"], "page": ["home", "cart"]
     }
+
+
+def test_the_report_counts_events_tied_in_time():
+    df = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b"],
+        "timestamp": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-01", "2024-01-03"],
+        "touchpoint": ["Visit", "Purchase", "Visit", "Visit", "Purchase"],
+    })
+    report = ingest.prepare(df, ingest.guess_mapping(df, "events"), "events").report
+    assert report.tied_events == 2
+    assert any("2 events (40.0%) share their customer and timestamp" in n for n in report.notes)
+    exact = df.assign(timestamp=["2024-01-01 09:00", "2024-01-01 09:05", "2024-01-02",
+                                 "2024-01-01", "2024-01-03"])
+    assert ingest.prepare(exact, ingest.guess_mapping(exact, "events"), "events").report \
+        .tied_events == 0

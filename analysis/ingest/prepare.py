@@ -113,6 +113,7 @@ def prepare(df: Any, mapping: ColumnMapping | dict[str, str], kind: Kind) -> Ing
     data = out[keep].reset_index(drop=True)
     if kind == "events":
         data = data.sort_values(["customer_id", "timestamp", EVENT_SEQ]).reset_index(drop=True)
+        notes.append(_ties_note(data))
     for name in ("touchpoint", "channel", "stage"):
         if name in data:
             data[name] = data[name].astype("category")
@@ -155,6 +156,21 @@ def _prepare_common(
     return timestamp_format
 
 
+def tied_events(data: pd.DataFrame) -> int:
+    """Events that share their customer and timestamp with another event."""
+    return int(data.duplicated(["customer_id", "timestamp"], keep=False).sum())
+
+
+def _ties_note(data: pd.DataFrame) -> str:
+    tied = tied_events(data)
+    if not tied:
+        return "No two events of a customer share a timestamp."
+    return (
+        f"{tied:,} events ({tied / len(data):.1%}) share their customer and timestamp with "
+        "another event; they are ordered as they appear in the file."
+    )
+
+
 def _report(kind, raw, data, quarantine, rejects, bad_lines, source, cols, attributes,
             timestamp_format, notes) -> IngestReport:
     reasons = quarantine["_reason"].value_counts().to_dict() if len(quarantine) else {}
@@ -180,6 +196,7 @@ def _report(kind, raw, data, quarantine, rejects, bad_lines, source, cols, attri
         customers=int(data["customer_id"].nunique()) if "customer_id" in data else None,
         first_timestamp=str(ts.min()) if ts is not None and len(ts) else None,
         last_timestamp=str(ts.max()) if ts is not None and len(ts) else None,
+        tied_events=tied_events(data) if kind == "events" else None,
         notes=notes,
     )
 

@@ -36,6 +36,8 @@ class IngestReport:
     customers: int | None = None
     first_timestamp: str | None = None
     last_timestamp: str | None = None
+    #: Events sharing their customer and timestamp with another event (ordered by file order).
+    tied_events: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
