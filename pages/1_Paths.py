@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import paths
+from ui.notes import tied_events_note
 from ui.sidebar import finish, page_context
 from ui.soon import require_events
 
@@ -13,6 +14,7 @@ st.caption(
     "do the journeys that convert differ from the ones that don't?"
 )
 require_events(ctx, "Paths", ":material/route:")
+tied_events_note(ctx)
 
 settings = paths.controls(ctx)
 paths.render_sankey(ctx, settings)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import funnels
+from ui.notes import tied_events_note
 from ui.sidebar import finish, page_context
 from ui.soon import require_events
 
@@ -13,6 +14,7 @@ st.caption(
     "long does each step take, and does that differ by channel, segment or persona?"
 )
 require_events(ctx, "Funnels", ":material/filter_alt:")
+tied_events_note(ctx)
 
 settings = funnels.controls(ctx)
 if settings is None:
