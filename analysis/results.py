@@ -39,12 +39,23 @@ class Coverage:
     def sentence(self) -> str:
         text = (
             f"Covers {self.customers:,} of {self.customers_total:,} customers "
-            f"({self.customer_share:.0%}) and {self.events:,} of {self.events_total:,} events "
-            f"({self.event_share:.0%}) after filters"
+            f"({percent(self.customer_share)}) and {self.events:,} of {self.events_total:,} "
+            f"events ({percent(self.event_share)}) after filters"
         )
         if self.folded_share:
-            text += f"; {self.folded_share:.0%} of customer-steps are folded into “{OTHER}”"
+            text += (f"; {percent(self.folded_share)} of customer-steps are folded into "
+                     f"“{OTHER}”")
         return text + "."
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage that never reads 0% or 100% when it is not: "<1%",
+    ">99%"."""
+    if 0 < share < 0.01:
+        return "<1%"
+    if 0.99 < share < 1:
+        return ">99%"
+    return f"{share:.0%}"
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,13 @@ def test_nothing_left_after_filters_is_a_status_not_an_error():
     assert paths.transitions(empty).status == "empty"
     assert funnel.funnel(empty, ["Home", "Cart"])["customers"].tolist() == [0, 0]
     assert funnel.drop_off(empty, ["Home", "Cart"], 1).status == "empty"
+
+
+def test_a_small_folded_share_does_not_read_zero():
+    from analysis.results import Coverage, percent
+
+    assert [percent(x) for x in (0.0, 0.004, 0.5, 0.996, 1.0)] == ["0%", "<1%", "50%", ">99%",
+                                                                   "100%"]
+    text = Coverage(customers=5, customers_total=1000, events=995, events_total=1000,
+                    folded_share=0.003).sentence()
+    assert "(<1%)" in text and "(>99%)" in text and "<1% of customer-steps" in text
