@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import ingest
+from analysis.ingest.report import example_text
 from analysis.schema import CANONICAL, DESCRIPTIONS, REQUIRED, AnalysisError, ColumnMapping
 from analysis.store import DatasetInfo
 from ui import data
@@ -194,7 +195,7 @@ def report(ctx: Context, info: DatasetInfo) -> None:
         {
             "Reason": reason,
             "Rows": count,
-            "Examples": "; ".join(_example(e) for e in r["examples"].get(reason, [])),
+            "Examples": "; ".join(example_text(e) for e in r["examples"].get(reason, [])),
         }
         for reason, count in r["reasons"].items()
     ]
@@ -264,11 +265,3 @@ def manage_section(ctx: Context) -> None:
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_").lower() or "dataset"
 
-
-def _example(e: dict) -> str:
-    """One quarantined example: where it is in the file and its value."""
-    if e.get("line"):
-        return f"line {e['line']}: {e['value']}"
-    if e.get("row"):
-        return f"row {e['row']}: {e['value']}"
-    return str(e["value"])

@@ -51,11 +51,21 @@ class IngestReport:
         ]
         for reason, count in self.reasons.items():
             examples = ", ".join(
-                (f"line {e['line']}" if e.get("line") else f"row {e.get('row')}")
-                + f": {e['value']!r}" for e in self.examples.get(reason, [])
+                example_text(e, quoted=True) for e in self.examples.get(reason, [])
             )
             out.append(f"{count:,} × {reason} (e.g. {examples})")
         return out + list(self.notes)
+
+
+def example_text(example: dict[str, Any], *, quoted: bool = False) -> str:
+    """One quarantined example as "line 12: value" (a file line) or "row 3: value" (a data
+    row); ``quoted`` shows the value as a Python literal."""
+    value = repr(example["value"]) if quoted else str(example["value"])
+    if example.get("line"):
+        return f"line {example['line']}: {value}"
+    if example.get("row"):
+        return f"row {example['row']}: {value}"
+    return value
 
 
 @dataclass(frozen=True)
