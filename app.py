@@ -32,13 +32,13 @@ if ctx.events is None:
     finish(ctx)
     st.stop()
 
-conversion, churn = home.kpi_definitions(ctx)
+d = ctx.definitions
 overview = data.dataset_overview(
     ctx.path, ctx.events.id, ctx.feedback.id if ctx.feedback else None, ctx.filters,
-    conversion, churn,
+    d.conversion, d.churn, d.inactivity_days,
 )
 home.summary(overview, ctx.feedback.name if ctx.feedback else None)
-home.kpis(overview)
+home.kpis(ctx, overview)
 home.activity(ctx)
 home.views(ctx.params())
-finish(ctx, {"conv": list(conversion or ()), "churn": list(churn or ())})
+finish(ctx)

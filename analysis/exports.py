@@ -29,5 +29,9 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def safe_csv(df: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so Excel reads accents) with formulas neutralised."""
-    return neutralise_formulas(df).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 CSV (with BOM, so Excel reads accents) with formulas neutralised.
+
+    Floats keep 10 significant digits, so 1.0000000000000002 is written as 1 while counts,
+    shares and p-values lose nothing a reader could see."""
+    out = neutralise_formulas(df).to_csv(index=False, float_format="%.10g")
+    return out.encode("utf-8-sig")

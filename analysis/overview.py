@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.definitions import (
     churn_touchpoints,
+    churned,
     conversion_touchpoints,
     present_touchpoints,
 )
@@ -48,6 +49,7 @@ class Overview:
     ces: float | None
     ces_responses: int
     messages: tuple[str, ...] = field(default=())
+    inactivity_days: int | None = None
 
 
 def dataset_overview(
@@ -56,6 +58,7 @@ def dataset_overview(
     *,
     conversion: list[str] | None = None,
     churn: list[str] | None = None,
+    inactivity_days: int | None = None,
 ) -> Overview:
     """Compute the home-page overview.
 
@@ -67,6 +70,8 @@ def dataset_overview(
         Optional feedback in canonical columns.
     conversion, churn
         Touchpoints that count as conversion / churn; by default detected from their names.
+    inactivity_days
+        Customers inactive longer than this before the data ends also count as churned.
     """
     lf = canonical(events, "events")
     names = lf.collect_schema().names()
@@ -92,11 +97,8 @@ def dataset_overview(
     conv = tuple(conversion) if conversion is not None else tuple(conversion_touchpoints(present))
     chrn = tuple(churn) if churn is not None else tuple(churn_touchpoints(present))
     conversion_rate = _customer_share(lf, conv, customers)
-    churn_rate = _customer_share(lf, chrn, customers)
-    if not conv:
-        messages.append("No conversion touchpoint found: pick one to see the conversion rate.")
-    if not chrn:
-        messages.append("No churn touchpoint (cancel, unsubscribe…) found: pick one for churn.")
+    churn_rate = (_churn_share(lf, chrn, inactivity_days, customers)
+                  if inactivity_days is not None else _customer_share(lf, chrn, customers))
     fb = feedback_kpis(feedback)
     if customers == 0:
         messages.append("No events match the filters: widen the date range or clear filters.")
@@ -113,9 +115,19 @@ def dataset_overview(
         conversion_rate=conversion_rate,
         churn_touchpoints=chrn,
         churn_rate=churn_rate,
+        inactivity_days=inactivity_days,
         messages=tuple(messages + fb.pop("messages")),
         **fb,
     )
+
+
+def _churn_share(
+    lf: nw.LazyFrame, touchpoints: tuple[str, ...], inactivity_days: int, customers: int
+) -> float | None:
+    if customers == 0:
+        return None
+    flags = lf.group_by("customer_id").agg(churned(lf, touchpoints, inactivity_days).alias("c"))
+    return float(flags.select(nw.col("c").sum()).collect().item()) / customers
 
 
 def _customer_share(lf: nw.LazyFrame, touchpoints: tuple[str, ...], customers: int):

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import narwhals as nw
 import pandas as pd
 
+from analysis.definitions import Definitions, guess_definitions, stage_order
 from analysis.ingest import IngestResult
 from analysis.ingest import profile as table_profile
 from analysis.schema import AnalysisError, Kind, UnknownDatasetError
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS catalog (
     profile VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS definitions (id VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 """
 
 
@@ -236,6 +239,8 @@ class Workspace:
                 )
         dataset_id = new_id()
         report = result.report
+        profile = profile or table_profile(result.data, report.kind)
+        guessed = _guess(result.data, profile) if report.kind == "events" else Definitions()
         row = [
             dataset_id,
             name,
@@ -248,7 +253,7 @@ class Workspace:
             source_name,
             linked_to,
             json.dumps(report.to_dict(), default=str),
-            json.dumps(profile or table_profile(result.data, report.kind), default=str),
+            json.dumps(profile, default=str),
         ]
         data = _storable(result.data)
         quarantine = _storable(result.quarantine)
@@ -264,6 +269,8 @@ class Workspace:
                     "SELECT * FROM incoming_quarantine"
                 )
                 cur.execute("INSERT INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                cur.execute("INSERT INTO definitions VALUES (?, ?)",
+                            [dataset_id, json.dumps(guessed.to_dict())])
                 if self._before_commit is not None:
                     self._before_commit()
                 cur.commit()
@@ -296,6 +303,7 @@ class Workspace:
                     cur.execute(f'DROP TABLE IF EXISTS "{_table(i)}"')
                     cur.execute(f'DROP TABLE IF EXISTS "{_quarantine_table(i)}"')
                     cur.execute("DELETE FROM catalog WHERE id = ?", [i])
+                    cur.execute("DELETE FROM definitions WHERE id = ?", [i])
                 cur.commit()
             except BaseException:
                 cur.rollback()
@@ -303,6 +311,28 @@ class Workspace:
             finally:
                 cur.close()
         return ids
+
+    def definitions(self, dataset_id: str) -> Definitions:
+        """The dataset's definitions (conversion, churn, stages…): as saved, or as guessed at
+        import; guessed from the catalog profile for datasets imported before they existed."""
+        info = self.get(dataset_id)
+        row = self.cursor().execute(
+            "SELECT value FROM definitions WHERE id = ?", [dataset_id]
+        ).fetchone()
+        if row is None:
+            return guess_definitions(info.profile) if info.kind == "events" else Definitions()
+        return Definitions.from_dict(json.loads(row[0])).restricted(info.profile)
+
+    def set_definitions(self, dataset_id: str, definitions: Definitions) -> Definitions:
+        """Save a dataset's definitions (names it does not have are dropped); returns them."""
+        info = self.get(dataset_id)
+        kept = definitions.restricted(info.profile)
+        with self._lock:
+            self.cursor().execute(
+                "INSERT OR REPLACE INTO definitions VALUES (?, ?)",
+                [dataset_id, json.dumps(kept.to_dict())],
+            )
+        return kept
 
     def get_meta(self, key: str) -> str | None:
         row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -362,3 +392,9 @@ def _info(row: dict[str, Any]) -> DatasetInfo:
         report=json.loads(row["report"]),
         profile=json.loads(row["profile"]),
     )
+
+
+def _guess(data: pd.DataFrame, profile: dict[str, Any]) -> Definitions:
+    """Definitions guessed from names, with stages in the order customers reach them."""
+    order = stage_order(nw.from_native(data).lazy()) if "stage" in data else []
+    return guess_definitions(profile, order)

@@ -22,3 +22,11 @@ def test_safe_csv_is_utf8_with_bom_and_quotes_header_formulas():
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
     assert text.splitlines() == ["'=cmd", "Café"]
+
+
+def test_safe_csv_rounds_float_noise_but_keeps_small_p_values():
+    df = pd.DataFrame({"share": [0.1 + 0.2, 1.0000000000000002], "p": [1.234e-12, 0.5]})
+    text = safe_csv(df).decode("utf-8-sig")
+    assert "0.3," in text and "\n1," in text
+    assert "1.234e-12" in text
+    assert "0000000" not in text

@@ -54,15 +54,14 @@ def dataset_overview(
     events_id: str,
     feedback_id: str | None,
     filters: Filters,
-    conversion: tuple[str, ...] | None,
-    churn: tuple[str, ...] | None,
+    conversion: tuple[str, ...],
+    churn: tuple[str, ...],
+    inactivity_days: int | None,
 ) -> overview.Overview:
     events, feedback = events_with_feedback(path, events_id, feedback_id, filters)
     return overview.dataset_overview(
-        events,
-        feedback,
-        conversion=list(conversion) if conversion is not None else None,
-        churn=list(churn) if churn is not None else None,
+        events, feedback, conversion=list(conversion), churn=list(churn),
+        inactivity_days=inactivity_days,
     )
 
 

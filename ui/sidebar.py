@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from analysis.definitions import Definitions
 from analysis.frames import Filters
 from analysis.store import DatasetInfo, Workspace
 from ui import data, state
@@ -44,6 +45,7 @@ class Context:
     customers: DatasetInfo | None
     filters: Filters
     url: dict[str, list[str]] = field(default_factory=dict)
+    definitions: Definitions = field(default_factory=Definitions)
 
     @property
     def events(self) -> DatasetInfo | None:
@@ -54,6 +56,8 @@ class Context:
         out = state.filters_to_params(self.filters)
         if self.dataset:
             out[state.DATASET_KEY] = [self.dataset.id]
+        if self.events:
+            out.update(state.definitions_to_params(self.definitions))
         return out
 
 
@@ -72,16 +76,36 @@ def page_context(title: str, icon: str) -> Context:
         st.title("Journey analytics", anchor=False)
         nav = st.container()
         dataset = _dataset_picker(ws, url)
+        definitions = _definitions(ws, dataset, url)
+        summary = st.container()
         filters = _filters(dataset, url) if dataset else Filters()
     feedback = data.linked_feedback(ws, dataset) if dataset else None
     customers = data.linked_customers(ws, dataset) if dataset else None
-    ctx = Context(ws, data.workspace_path(), dataset, feedback, customers, filters, url)
+    ctx = Context(ws, data.workspace_path(), dataset, feedback, customers, filters, url,
+                  definitions)
     params = ctx.params()
     state.write_url(params)
     with nav:
         for script, label, page_icon, _ in PAGES:
             st.page_link(script, label=label, icon=page_icon, query_params=params)
+    if ctx.events:
+        with summary:
+            st.caption(md(definitions.summary()))
+            st.page_link("pages/6_Data.py", label="Change definitions", icon=":material/tune:",
+                         query_params={**params, "tab": "definitions"})
     return ctx
+
+
+def _definitions(
+    ws: Workspace, dataset: DatasetInfo | None, url: dict[str, list[str]]
+) -> Definitions:
+    """The link's definitions when it carries them for this dataset, else the saved ones."""
+    if dataset is None or dataset.kind != "events":
+        return Definitions()
+    from_url = state.definitions_from_params(url)
+    if from_url is not None and state.first(url, state.DATASET_KEY) == dataset.id:
+        return from_url.restricted(dataset.profile)
+    return ws.definitions(dataset.id)
 
 
 def finish(ctx: Context, page_params: dict[str, list[str] | str | None] | None = None) -> None:

@@ -11,6 +11,7 @@ from datetime import date
 
 import streamlit as st
 
+from analysis.definitions import Definitions
 from analysis.frames import Filters
 
 DATASET_KEY = "dataset"
@@ -18,6 +19,12 @@ FROM_KEY = "from"
 TO_KEY = "to"
 CHANNEL_KEY = "channel"
 ATTRIBUTE_PREFIX = "f."
+#: Definitions travel in links: "d=1" says they are there (absent keys then mean "none").
+DEFINITIONS_KEY = "d"
+DEFINITION_KEYS = {"conversion": "d.conv", "churn": "d.churn", "stages": "d.stage",
+                   "online": "d.online", "offline": "d.offline"}
+INACTIVITY_KEY = "d.inactive"
+SEGMENT_KEY = "d.segment"
 GLOBAL_KEYS = (DATASET_KEY, FROM_KEY, TO_KEY, CHANNEL_KEY)
 
 Params = dict[str, list[str]]
@@ -88,3 +95,33 @@ def filters_from_params(
         if values:
             attrs.append((column, tuple(values)))
     return Filters(start=start, end=end, channels=tuple(chosen_channels), attributes=tuple(attrs))
+
+
+def definitions_to_params(definitions: Definitions) -> Params:
+    """The dataset definitions as URL parameters (see ``DEFINITIONS_KEY``)."""
+    out: Params = {DEFINITIONS_KEY: ["1"]}
+    for name, key in DEFINITION_KEYS.items():
+        values = list(getattr(definitions, name))
+        if values:
+            out[key] = values
+    if definitions.inactivity_days is not None:
+        out[INACTIVITY_KEY] = [str(definitions.inactivity_days)]
+    if definitions.segment:
+        out[SEGMENT_KEY] = [definitions.segment]
+    return out
+
+
+def definitions_from_params(params: Mapping[str, list[str]]) -> Definitions | None:
+    """Definitions written into a link, or None when the link carries none."""
+    if first(params, DEFINITIONS_KEY) != "1":
+        return None
+    days = first(params, INACTIVITY_KEY)
+    return Definitions.from_dict({
+        **{name: list(params.get(key, [])) for name, key in DEFINITION_KEYS.items()},
+        "inactivity_days": int(days) if days and days.isdigit() else None,
+        "segment": first(params, SEGMENT_KEY),
+    })
+
+
+def is_definition_key(key: str) -> bool:
+    return key == DEFINITIONS_KEY or key.startswith(DEFINITIONS_KEY + ".")

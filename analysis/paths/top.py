@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.definitions import (
     churn_touchpoints,
+    churned,
     conversion_touchpoints,
     present_touchpoints,
     resolve,
@@ -28,8 +29,8 @@ PATH_SEPARATOR = " > "
 @dataclass(frozen=True)
 class TopPaths:
     """The most common paths (``table``, see :func:`top_paths`), what they cover, and the
-    conversion and churn touchpoints behind converted_share and churned_share (empty: not
-    defined, and those columns are NaN)."""
+    conversion and churn touchpoints (and inactivity days) behind converted_share and
+    churned_share (empty: not defined, and those columns are NaN)."""
 
     table: pd.DataFrame
     coverage: Coverage
@@ -37,6 +38,7 @@ class TopPaths:
     churn: tuple[str, ...]
     status: Status = "ok"
     message: str = ""
+    inactivity_days: int | None = None
 
 
 def common_paths(
@@ -51,6 +53,7 @@ def common_paths(
     collapse_repeats: bool = False,
     conversion: Sequence[str] | None = None,
     churn: Sequence[str] | None = None,
+    inactivity_days: int | None = None,
 ) -> TopPaths:
     """The most common journeys, as their first ``max_steps`` steps.
 
@@ -59,6 +62,9 @@ def common_paths(
     conversion, churn
         Touchpoints that mark a converted / churned customer anywhere in their (filtered)
         journey; by default detected from touchpoint names, ``[]`` to turn off.
+    inactivity_days
+        A customer whose last event is more than this many days before the end of the data
+        also counts as churned (see ``definitions.churned``).
 
     Returns
     -------
@@ -80,7 +86,7 @@ def common_paths(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
         collapse_repeats=collapse_repeats, max_steps=max_steps,
     )
-    grouped = _paths_by_customer(lf, steps, max_steps, conv, chrn)
+    grouped = _paths_by_customer(lf, steps, max_steps, conv, churned(lf, chrn, inactivity_days))
     covered = as_int(grouped.select(nw.col("customers").sum()).collect().item())
     top = (
         grouped.sort(["customers", "path"], descending=[True, False])
@@ -99,14 +105,14 @@ def common_paths(
     n = top["customers"].astype(float)
     out["continues_share"] = top["_continues"] / n
     out["converted_share"] = top["_converted"] / n if conv else np.nan
-    out["churned_share"] = top["_churned"] / n if chrn else np.nan
+    out["churned_share"] = top["_churned"] / n if chrn or inactivity_days else np.nan
     covered_events = as_int(
         steps.filter(nw.col("step") <= max_steps).select(nw.len()).collect().item()
     )
     coverage = Coverage(covered, customers_total, covered_events, events_total)
     status = status_of(len(out))
     message = "" if status == "ok" else "No journey matches: clear the anchor or the filters."
-    return TopPaths(out, coverage, conv, chrn, status, message)
+    return TopPaths(out, coverage, conv, chrn, status, message, inactivity_days)
 
 
 def _paths_by_customer(
@@ -114,7 +120,7 @@ def _paths_by_customer(
     steps: nw.LazyFrame,
     max_steps: int,
     conv: tuple[str, ...],
-    chrn: tuple[str, ...],
+    churn_flag: nw.Expr,
 ) -> nw.LazyFrame:
     """Per path: customers, steps shown, and how many of them go on, convert and churn."""
     tp = nw.col("touchpoint").cast(nw.String)
@@ -127,7 +133,7 @@ def _paths_by_customer(
     )
     flags = lf.group_by("customer_id").agg(
         tp.is_in(list(conv) or [""]).cast(nw.Int64).max().alias("_converted"),
-        tp.is_in(list(chrn) or [""]).cast(nw.Int64).max().alias("_churned"),
+        churn_flag.alias("_churned"),
     )
     path = nw.concat_str(
         [nw.col(f"_s{k}") for k in range(1, max_steps + 1)],
@@ -163,13 +169,14 @@ def top_paths(
     collapse_repeats: bool = False,
     conversion: Sequence[str] | None = None,
     churn: Sequence[str] | None = None,
+    inactivity_days: int | None = None,
 ) -> pd.DataFrame:
     """The table of :func:`common_paths`: path (" > "-joined steps), steps, customers, share,
     continues_share, converted_share, churned_share; most common first."""
     return common_paths(
         events, max_steps=max_steps, limit=limit, node_by=node_by, start_at=start_at,
         end_at=end_at, exclude=exclude, collapse_repeats=collapse_repeats,
-        conversion=conversion, churn=churn,
+        conversion=conversion, churn=churn, inactivity_days=inactivity_days,
     ).table
 
 
