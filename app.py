@@ -20,9 +20,9 @@ if ctx.dataset is None:
 
 st.header(md(ctx.dataset.name), anchor=False)
 if ctx.events is None and ctx.dataset.kind == "feedback":
-    home.feedback_only(ctx)
+    page_params = home.feedback_only(ctx)
     home.views(ctx.params())
-    finish(ctx)
+    finish(ctx, page_params)
     st.stop()
 if ctx.events is None:
     st.info(

@@ -66,12 +66,6 @@ def dataset_overview(
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def feedback_kpis(path: str, feedback_id: str, filters: Filters) -> dict:
-    ws = _open_workspace(path)
-    return overview.feedback_kpis(frames.load(ws, feedback_id, filters))
-
-
-@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def weekly_activity(path: str, events_id: str, filters: Filters) -> pd.DataFrame:
     return overview.weekly_activity(events_frame(path, events_id, filters))
 
@@ -102,5 +96,4 @@ def events_with_feedback(
 def clear_caches() -> None:
     """After an import, rename or delete: results keyed on ids stay valid, lists do not."""
     dataset_overview.clear()
-    feedback_kpis.clear()
     weekly_activity.clear()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis import figures
 from analysis.overview import Overview
-from ui import data
+from ui import data, definitions, home_feedback
 from ui.sidebar import PAGES, Context
 from ui.text import md, md_list
 
@@ -22,29 +22,6 @@ def empty_state() -> None:
         icon=":material/upload_file:",
     )
     st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
-
-
-def kpi_definitions(ctx: Context) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-    """Let the user say which touchpoints mean conversion and churn (kept in the URL)."""
-    touchpoints = sorted(ctx.dataset.profile.get("touchpoints", {})) if ctx.dataset else []
-    chosen: list[tuple[str, ...] | None] = []
-    with st.expander("KPI definitions: which touchpoints count as conversion and churn"):
-        for key, label, help_text in (
-            ("conv", "Conversion touchpoints",
-             "A customer converts when they have any of these touchpoints."),
-            ("churn", "Churn touchpoints",
-             "A customer churned when they have any of these touchpoints."),
-        ):
-            if key in ctx.url:
-                st.session_state.setdefault(
-                    f"home_{key}", [t for t in ctx.url[key] if t in touchpoints]
-                )
-            picked = st.multiselect(
-                label, touchpoints, key=f"home_{key}", help=help_text,
-                placeholder="Detected from touchpoint names",
-            )
-            chosen.append(tuple(picked) or None)
-    return chosen[0], chosen[1]
 
 
 def _compact(value: float) -> str:
@@ -69,15 +46,18 @@ def summary(ov: Overview, feedback_name: str | None) -> None:
     )
 
 
-def kpis(ov: Overview) -> None:
+def kpis(ctx: Context, ov: Overview) -> None:
     st.subheader("Headline KPIs", anchor=False)
-    conv = md_list(ov.conversion_touchpoints) or "none found"
-    churn = md_list(ov.churn_touchpoints) or "none found"
+    conv = md_list(ov.conversion_touchpoints) or "not defined"
+    churn = md_list(ov.churn_touchpoints)
+    if ov.inactivity_days is not None:
+        churn = (churn + " or " if churn else "") + f"no activity for {ov.inactivity_days} days"
     tiles = [
         ("Conversion", _pct(ov.conversion_rate),
          f"Share of customers with a conversion touchpoint ({conv})."),
         ("Churn", _pct(ov.churn_rate),
-         f"Share of customers with a churn touchpoint ({churn})."),
+         f"Share of customers who churned ({churn or 'not defined'}); inactivity is counted "
+         "up to the last event in the data."),
     ]
     if ov.nps_responses:
         tiles.append(("NPS", f"{ov.nps:+.0f}",
@@ -95,6 +75,11 @@ def kpis(ov: Overview) -> None:
         col.metric(label, value, border=True, help=help_text)
     for message in ov.messages:
         st.caption(md(message))
+    if not ov.conversion_touchpoints:
+        definitions.missing(ctx, "conversion", key="home_conv",
+                            reason="to see the conversion rate")
+    if not ctx.definitions.churn_defined:
+        definitions.missing(ctx, "churn", key="home_churn", reason="to see the churn rate")
     if ov.feedback is None:
         st.caption("Link a feedback table with scores (Data page) to see NPS, CSAT and CES.")
 
@@ -120,18 +105,6 @@ def views(params: dict[str, list[str]]) -> None:
             st.caption(question)
 
 
-def feedback_only(ctx: Context) -> None:
-    fb = data.feedback_kpis(ctx.path, ctx.dataset.id, ctx.filters)
-    profile = ctx.dataset.profile
-    cols = st.columns(4)
-    cols[0].metric("Feedback items", f"{fb['feedback']:,}", border=True)
-    cols[1].metric("NPS", "–" if fb["nps"] is None else f"{fb['nps']:+.0f}", border=True)
-    cols[2].metric("CSAT", _pct(fb["csat"]), border=True)
-    cols[3].metric("CES", "–" if fb["ces"] is None else f"{fb['ces']:.2f} / 7", border=True)
-    st.caption(
-        f"A feedback table on its own ({len(profile.get('touchpoints', {}))} touchpoints, "
-        f"{profile.get('first', '?')[:10]} → {profile.get('last', '?')[:10]}). "
-        "Link it to an events dataset on the Data page to join feedback to journeys."
-    )
-    for message in fb["messages"]:
-        st.caption(md(message))
+def feedback_only(ctx: Context) -> dict[str, list[str]]:
+    """Home for a feedback table on its own; returns the page's URL parameters."""
+    return home_feedback.render(ctx)

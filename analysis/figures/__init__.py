@@ -2,6 +2,11 @@
 out and no side effects."""
 
 from analysis.figures.common import PALETTE
+from analysis.figures.feedback import (
+    feedback_count_chart,
+    feedback_volume_chart,
+    score_distribution_chart,
+)
 from analysis.figures.funnel import conversion_trend_chart, funnel_chart, time_histogram
 from analysis.figures.overview import activity_chart
 from analysis.figures.paths import sankey_chart, transition_heatmap
@@ -10,8 +15,11 @@ __all__ = [
     "PALETTE",
     "activity_chart",
     "conversion_trend_chart",
+    "feedback_count_chart",
+    "feedback_volume_chart",
     "funnel_chart",
     "sankey_chart",
+    "score_distribution_chart",
     "time_histogram",
     "transition_heatmap",
 ]
