@@ -113,6 +113,12 @@ class IngestError(AnalysisError):
     """A file or table that cannot be imported at all (empty, binary, unreadable)."""
 
 
+class WorkbookError(IngestError):
+    """A file taken for an Excel workbook that is not a readable one: random bytes or a web page
+    under an .xlsx/.xls name, another kind of ZIP file, a damaged or password-protected
+    workbook."""
+
+
 class MappingError(IngestError):
     """The column mapping is incomplete or names columns the table does not have."""
 

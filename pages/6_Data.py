@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import upload
+from ui import datasets, definitions, upload
 from ui.sidebar import finish, page_context
 
 ctx = page_context("Data", ":material/upload_file:")
@@ -13,8 +13,19 @@ st.caption(
     "workspace and survive a restart."
 )
 upload.import_summary(ctx)
-st.header("Upload", anchor=False)
-upload.upload_section(ctx)
-st.header("Datasets in this workspace", anchor=False)
-upload.manage_section(ctx)
-finish(ctx)
+TABS = {"upload": "Upload", "definitions": "Definitions", "datasets": "Datasets"}
+wanted = (ctx.url.get("tab") or ["upload"])[0]
+upload_tab, definitions_tab, datasets_tab = st.tabs(
+    list(TABS.values()), default=TABS.get(wanted, "Upload")
+)
+with upload_tab:
+    upload.upload_section(ctx)
+with definitions_tab:
+    st.caption(
+        "What counts as conversion and churn, the order of the stages, the segment column and "
+        "which channels are online or offline. Set once per dataset; every view uses them."
+    )
+    definitions.editor(ctx)
+with datasets_tab:
+    datasets.manage_section(ctx)
+finish(ctx, {"tab": [wanted] if wanted in TABS and wanted != "upload" else []})

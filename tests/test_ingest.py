@@ -1116,3 +1116,101 @@ def test_the_report_counts_events_tied_in_time():
                                  "2024-01-01", "2024-01-03"])
     assert ingest.prepare(exact, ingest.guess_mapping(exact, "events"), "events").report \
         .tied_events == 0
+
+
+# ---------------------------------------------------------------- files named like workbooks
+def _zip(files: dict[str, str]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return buffer.getvalue()
+
+
+def _workbook_error(raw: bytes, filename: str) -> str:
+    from analysis.schema import WorkbookError
+
+    with pytest.raises(WorkbookError) as info:
+        ingest.read_table(raw, filename=filename)
+    message = str(info.value)
+    # The reader's own words (engines, XML parts, zip internals) never reach the user.
+    for leak in ("engine", "openpyxl", "zip file", "Content_Types", "xml'"):
+        assert leak not in message
+    return message
+
+
+@pytest.mark.parametrize("filename", ["report.xlsx", "report.xls", "report.xlsm"])
+def test_random_bytes_named_like_a_workbook(filename):
+    message = _workbook_error(bytes(range(256)) * 16, filename)
+    assert f"{filename} is not an Excel workbook" in message
+    assert "Save it as .xlsx from Excel, or upload the data as CSV." in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "delimiter", "words"),
+    [
+        (b"user,ts,page\na,2024-01-01,x\n", ",", "comma-separated"),
+        (b"user\tts\tpage\na\t2024-01-01\tx\n", "\t", "tab-separated"),
+        ("user;ts;page\na;2024-01-01;é\n".encode("utf-16"), ";", "semicolon-separated"),
+    ],
+)
+def test_text_named_like_a_workbook_is_read_with_a_note(raw, delimiter, words):
+    df = ingest.read_table(raw, filename="export.xls")
+    assert list(df.columns) == ["user", "ts", "page"] and len(df) == 1
+    assert df.attrs["delimiter"] == delimiter
+    assert df.attrs["notes"] == [
+        f"export.xls is not an Excel workbook but {words} text; it was read as such."
+    ]
+
+
+def test_json_named_like_a_workbook_is_read_with_a_note():
+    df = ingest.read_table(b'[{"user": "a", "page": "x"}]', filename="export.xlsx")
+    assert df.attrs["format"] == "json"
+    assert "but JSON text" in df.attrs["notes"][0]
+
+
+def test_real_files_carry_no_note():
+    assert ingest.read_table(b"a,b\n1,2\n", filename="data.csv").attrs["notes"] == []
+    buffer = io.BytesIO()
+    EVENTS.to_excel(buffer, index=False, engine="openpyxl")
+    assert ingest.read_table(buffer.getvalue(), filename="events.xlsx").attrs["notes"] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"just some words\nand more\n", "text without columns"),
+        (b"<html><body><table><tr><td>1</td></tr></table></body></html>", "web page"),
+        (b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
+         "XML"),
+    ],
+)
+def test_text_that_is_no_table_named_like_a_workbook(raw, words):
+    message = _workbook_error(raw, "export.xls")
+    assert "export.xls is not an Excel workbook" in message and words in message
+
+
+def test_zip_files_that_are_not_workbooks():
+    csv_inside = _workbook_error(_zip({"data/export.csv": "a,b\n1,2\n"}), "export.xlsx")
+    assert "ZIP archive, not an Excel workbook" in csv_inside
+    assert "upload export.csv" in csv_inside
+    ods = _zip({"mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+                "content.xml": "<x/>"})
+    assert "OpenDocument spreadsheet (.ods)" in _workbook_error(ods, "sheet.xlsx")
+    xlsb = _zip({"[Content_Types].xml": "<x/>", "xl/workbook.bin": "\x00"})
+    assert ".xlsb" in _workbook_error(xlsb, "book.xlsx")
+
+
+def test_damaged_workbook_says_damaged_in_plain_words():
+    broken = _zip({"[Content_Types].xml": "<x/>", "xl/workbook.xml": "not xml"})
+    message = _workbook_error(broken, "book.xlsx")
+    assert "book.xlsx is a damaged Excel workbook" in message
+    assert "save it again as .xlsx" in message
+
+
+def test_encrypted_xlsx_is_told_apart_from_old_xls():
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500
+    assert "password-protected" in _workbook_error(ole, "secret.xlsx")
+    assert "old-style .xls" in _workbook_error(ole, "old.xls")

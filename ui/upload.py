@@ -1,4 +1,9 @@
-"""Data page blocks: upload, column mapping, ingest report, dataset management."""
+"""Data page blocks: upload, column mapping, import and its report.
+
+After an import the upload is cleared (the uploader gets a new key) and the new dataset is
+selected in the sidebar and in the Data page's dataset picker. A file imported before (same
+sha256) is only imported again once the user confirms; names stay unique ("shop (2)").
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from analysis.schema import CANONICAL, DESCRIPTIONS, REQUIRED, AnalysisError, Co
 from analysis.store import DatasetInfo
 from ui import data
 from ui.downloads import csv_download
+from ui.naming import clean_name, unique_name
 from ui.sidebar import Context
 from ui.text import md
 
@@ -26,6 +32,28 @@ FILE_TYPES = [
     "csv", "tsv", "txt", "tab", "parquet", "pq", "xlsx", "xlsm", "xls",
     "json", "jsonl", "ndjson", "gz",
 ]
+#: The uploader's first key; later ones add the number of imports done in the session.
+UPLOAD_KEY = "upload"
+#: The Data page's "dataset to inspect" picker, set to a dataset just imported.
+PICK_KEY = "manage_pick"
+
+
+def uploader_key() -> str:
+    """The file uploader's current key: a new key after each import clears the upload."""
+    done = st.session_state.get("_upload_round", 0)
+    return f"{UPLOAD_KEY}_{done}" if done else UPLOAD_KEY
+
+
+def _clear_upload() -> None:
+    st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
+    st.session_state.pop("_reimport", None)
+
+
+def select_dataset(info: DatasetInfo) -> None:
+    """Show ``info`` on the next run: in the sidebar (an events dataset stands for the tables
+    linked to it) and in the Data page's picker."""
+    st.session_state["_switch_dataset"] = info.linked_to or info.id
+    st.session_state[PICK_KEY] = info.id
 
 
 def show_error(error: AnalysisError) -> None:
@@ -38,7 +66,8 @@ def upload_section(ctx: Context) -> None:
         horizontal=True, key="up_kind",
     )
     upload = st.file_uploader(
-        "Upload a CSV, TSV, Parquet, Excel (.xlsx) or JSON file", type=FILE_TYPES, key="upload",
+        "Upload a CSV, TSV, Parquet, Excel (.xlsx) or JSON file", type=FILE_TYPES,
+        key=uploader_key(),
         help="Delimiter, encoding (UTF-8, UTF-8 with BOM, latin-1) and date formats are "
         "detected. Timestamps are converted to UTC.",
     )
@@ -55,6 +84,13 @@ def upload_section(ctx: Context) -> None:
     except AnalysisError as error:
         show_error(error)
         return
+    _preview(df)
+    if _imported_before(ctx, digest, kind):
+        return
+    _mapping_form(ctx, df, kind, digest, upload.name)
+
+
+def _preview(df: pd.DataFrame) -> None:
     attrs = df.attrs
     details = [f"{len(df):,} rows", f"{df.shape[1]} columns", str(attrs.get("format", "")).upper()]
     if attrs.get("encoding"):
@@ -62,14 +98,36 @@ def upload_section(ctx: Context) -> None:
     if attrs.get("delimiter"):
         details.append(f"delimiter {attrs['delimiter']!r}")
     st.caption(" · ".join(details))
+    for note in attrs.get("notes") or []:
+        st.info(md(note), icon=":material/info:")
     st.dataframe(df.head(20), hide_index=True, height=240)
+
+
+def _imported_before(ctx: Context, digest: str, kind: str) -> bool:
+    """True while the user has not yet said whether to import an already imported file again."""
     previous = ctx.workspace.find_by_checksum(digest, kind)
-    if previous:
-        st.warning(
-            f"This file was already imported as “{md(previous.name)}”. Importing it again "
-            "creates a second copy.", icon=":material/content_copy:",
-        )
-    _mapping_form(ctx, df, kind, digest, upload.name)
+    if previous is None or st.session_state.get("_reimport") == digest:
+        return False
+    st.warning(
+        f"This file was already imported as “{md(previous.name)}” on "
+        f"{previous.created:%Y-%m-%d %H:%M} UTC. Import it again?",
+        icon=":material/content_copy:",
+    )
+    buttons = st.container(horizontal=True)
+    buttons.button("Import it again", key="reimport_yes", icon=":material/content_copy:",
+                   on_click=_confirm_reimport, args=(digest,))
+    buttons.button(f"Keep “{md(previous.name)}” and open it", key="reimport_no",
+                   icon=":material/undo:", on_click=_open_instead, args=(previous,))
+    return True
+
+
+def _confirm_reimport(digest: str) -> None:
+    st.session_state["_reimport"] = digest
+
+
+def _open_instead(info: DatasetInfo) -> None:
+    select_dataset(info)
+    _clear_upload()
 
 
 def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filename: str):
@@ -82,7 +140,11 @@ def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filena
             "We guessed which column holds what. Fix anything wrong, then import. "
             "Columns marked * are required; unmapped columns are kept as attributes."
         )
-        name = st.text_input("Dataset name", value=Path(filename).stem.replace("_", " "))
+        taken = [d.name for d in ctx.workspace.datasets()]
+        name = st.text_input(
+            "Dataset name", value=unique_name(Path(filename).stem.replace("_", " "), taken),
+            help="Names are unique: a name already taken gets a number, e.g. “shop (2)”.",
+        )
         link = None
         if kind != "events":
             options = [None] + [d.id for d in events]
@@ -138,8 +200,10 @@ def _import(ctx, df, kind, chosen, name, digest, filename, link) -> None:
             status.update(label="Checking every row…")
             result = ingest.prepare(df, mapping, kind)
             status.update(label="Saving to the workspace…")
+            stored = unique_name(name, [d.name for d in ctx.workspace.datasets()])
             info = ctx.workspace.import_result(
-                result, name=name, source_checksum=digest, source_name=filename, linked_to=link
+                result, name=stored, source_checksum=digest, source_name=filename,
+                linked_to=link,
             )
             status.update(label="Imported", state="complete")
     except AnalysisError as error:
@@ -147,7 +211,12 @@ def _import(ctx, df, kind, chosen, name, digest, filename, link) -> None:
         return
     data.clear_caches()
     st.session_state["last_import"] = info.id
-    st.session_state["_switch_dataset"] = link or info.id
+    st.session_state["_import_note"] = "" if stored == clean_name(name) else (
+        f"A dataset called “{clean_name(name)}” already exists, so this one is called "
+        f"“{info.name}”."
+    )
+    select_dataset(info)
+    _clear_upload()
     st.rerun()
 
 
@@ -161,6 +230,8 @@ def import_summary(ctx: Context) -> None:
     except AnalysisError:
         return
     st.success(f"Imported “{md(info.name)}”: {info.rows:,} rows.", icon=":material/check_circle:")
+    if st.session_state.get("_import_note"):
+        st.info(md(st.session_state["_import_note"]), icon=":material/info:")
     report(ctx, info)
     target = info.linked_to or info.id
     st.page_link("app.py", label="Open it on the overview", icon=":material/arrow_forward:",
@@ -206,60 +277,6 @@ def report(ctx: Context, info: DatasetInfo) -> None:
     )
     csv_download(ctx.workspace.quarantine(info.id), f"{_slug(info.name)}_quarantine.csv",
                   "Download quarantined rows", key=f"dlq_{info.id}")
-
-
-def manage_section(ctx: Context) -> None:
-    datasets = ctx.workspace.datasets()
-    if not datasets:
-        st.info("The workspace is empty: upload a file above.")
-        return
-    names = {d.id: d.name for d in datasets}
-    table = pd.DataFrame(
-        [
-            {
-                "name": d.name,
-                "kind": d.kind,
-                "rows": d.rows,
-                "quarantined": d.quarantined,
-                "created (UTC)": d.created,
-                "linked to": names.get(d.linked_to, "") if d.linked_to else "",
-                "source file": d.source_name or "",
-            }
-            for d in datasets
-        ]
-    )
-    st.dataframe(table, hide_index=True)
-    by_id = {d.id: d for d in datasets}
-    default = ctx.dataset.id if ctx.dataset and ctx.dataset.id in by_id else datasets[0].id
-    chosen = st.selectbox(
-        "Dataset to inspect or change", list(by_id), index=list(by_id).index(default),
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].kind}", key="manage_pick",
-    )
-    info = by_id[chosen]
-    st.markdown("**Ingest report**")
-    report(ctx, info)
-    left, right = st.columns(2)
-    with left.form(f"rename_{info.id}"):
-        new_name = st.text_input("New name", value=info.name)
-        if st.form_submit_button("Rename", icon=":material/edit:"):
-            try:
-                ctx.workspace.rename(info.id, new_name)
-            except AnalysisError as error:
-                show_error(error)
-            else:
-                data.clear_caches()
-                st.rerun()
-    with right.container(border=True):
-        linked = ctx.workspace.linked(info.id)
-        extra = f" and its {len(linked)} linked table(s)" if linked else ""
-        sure = st.checkbox(f"Yes, delete “{md(info.name)}”{extra} for good", key=f"sure_{info.id}")
-        if st.button("Delete", disabled=not sure, type="primary", icon=":material/delete:",
-                     key=f"delete_{info.id}"):
-            ctx.workspace.delete(info.id)
-            data.clear_caches()
-            st.session_state.pop("last_import", None)
-            st.session_state["_dataset_deleted"] = True
-            st.rerun()
 
 
 def _slug(name: str) -> str:

@@ -93,7 +93,7 @@ def prepare(df: Any, mapping: ColumnMapping | dict[str, str], kind: Kind) -> Ing
 
     rejects = _Rejects(raw.index)
     out = pd.DataFrame(index=raw.index)
-    notes: list[str] = []
+    notes: list[str] = list(source.get("notes") or [])
     cols = mapping.as_dict()
 
     timestamp_format = _prepare_common(raw, cols, kind, out, rejects)

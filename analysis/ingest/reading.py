@@ -10,6 +10,7 @@ import io
 import json
 import os
 import warnings
+import zipfile
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -18,10 +19,19 @@ from typing import Any
 import pandas as pd
 
 from analysis.ingest.delimited import read_delimited, short_error
-from analysis.schema import IngestError
+from analysis.schema import IngestError, WorkbookError
 
 _TEXT_FORMATS = {"csv", "tsv", "txt", "tab", "psv", "dat"}
 _FORMATS_HINT = "Upload a CSV, TSV, Parquet, Excel (.xlsx) or JSON file."
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: Names of Excel workbooks. Such a file without a workbook's signature is read by its content
+#: when that is text (many tools export CSV or TSV under an .xls name); see read_table.
+EXCEL_EXTENSIONS = frozenset({"xlsx", "xlsm", "xls"})
+_WORKBOOK_HINT = "Save it as .xlsx from Excel, or upload the data as CSV."
+_RESAVE_HINT = "Open it in Excel and save it again as .xlsx, or upload the data as CSV."
+_DELIMITER_NAMES = {",": "comma-separated", ";": "semicolon-separated",
+                    "\t": "tab-separated", "|": "pipe-separated"}
 
 
 def read_bytes(path_or_buffer: Any, filename: str | None) -> tuple[bytes, str]:
@@ -52,16 +62,15 @@ def sniff_format(raw: bytes, name: str) -> str:
     ext = Path(name).suffix.lower().lstrip(".")
     if raw[:4] == b"PAR1":
         return "parquet"
-    if raw[:4] == b"PK\x03\x04":
+    if raw[:4] == _ZIP_MAGIC:
         return "excel"
-    if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+    if raw[:8] == _OLE_MAGIC:
         return "xls"
     if ext in {"json", "jsonl", "ndjson"}:
         return "json"
     if ext in {"parquet", "pq"}:
         return "parquet"
-    if ext in {"xlsx", "xlsm"}:
-        return "excel"
+    # An .xlsx or .xls name without a workbook's signature: the content decides.
     head = raw[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"[", b"{"):
         return "json"
@@ -145,22 +154,107 @@ def read_json(text: str, name: str) -> pd.DataFrame:
 
 def read_binary(raw: bytes, fmt: str, name: str) -> pd.DataFrame:
     if fmt == "xls":
-        raise IngestError(
-            f"{name} is an old-style .xls workbook.",
-            "Save it as .xlsx or CSV in your spreadsheet program and upload that.",
-        )
+        raise _ole_error(name)
+    if fmt == "excel":
+        return read_workbook(raw, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if fmt == "parquet":
-                return pd.read_parquet(io.BytesIO(raw))
-            return pd.read_excel(io.BytesIO(raw), sheet_name=0)
-    except Exception as exc:  # any reader failure means: not a usable file of that format
-        label = "Parquet" if fmt == "parquet" else "Excel"
+            return pd.read_parquet(io.BytesIO(raw))
+    except Exception as exc:  # any reader failure means: not a usable Parquet file
         raise IngestError(
-            f"{name} could not be read as {label} ({short_error(exc)}).",
-            f"The file may be damaged or not really {label}. {_FORMATS_HINT}",
+            f"{name} could not be read as Parquet ({short_error(exc)}).",
+            f"The file may be damaged or not really Parquet. {_FORMATS_HINT}",
         ) from exc
+
+
+def read_workbook(raw: bytes, name: str) -> pd.DataFrame:
+    """The first sheet of an .xlsx workbook (a ZIP file holding ``xl/...``).
+
+    Every failure is told in plain words (damaged, another kind of ZIP file, .xlsb, .ods),
+    never with the reader's own message, which speaks of engines and XML parts.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = archive.namelist()
+            mimetype = archive.open("mimetype").read(100) if "mimetype" in members else b""
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+            NotImplementedError) as exc:
+        raise WorkbookError(
+            f"{name} is a damaged Excel workbook (or another damaged ZIP file).",
+            _RESAVE_HINT,
+        ) from exc
+    if "xl/workbook.bin" in members:
+        raise WorkbookError(f"{name} is a binary Excel workbook (.xlsb).", _WORKBOOK_HINT)
+    if not any(m.startswith("xl/") for m in members):
+        raise _other_zip_error(name, members, mimetype)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.read_excel(io.BytesIO(raw), sheet_name=0, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many types; none of their messages helps
+        raise WorkbookError(
+            f"{name} is a damaged Excel workbook: its first sheet cannot be read.",
+            _RESAVE_HINT,
+        ) from exc
+
+
+def _other_zip_error(name: str, members: list[str], mimetype: bytes) -> WorkbookError:
+    if b"opendocument.spreadsheet" in mimetype:
+        return WorkbookError(
+            f"{name} is an OpenDocument spreadsheet (.ods), not an Excel workbook.",
+            "Save it as .xlsx or CSV (File > Save As in LibreOffice) and upload that.",
+        )
+    tables = [m for m in members if Path(m).suffix.lower().lstrip(".") in
+              {*_TEXT_FORMATS, *EXCEL_EXTENSIONS, "json", "parquet"}]
+    hint = (f"Unzip it and upload {Path(tables[0]).name}, the file inside." if len(tables) == 1
+            else "Unzip it and upload the data files inside one by one." if tables
+            else _FORMATS_HINT)
+    return WorkbookError(f"{name} is a ZIP archive, not an Excel workbook or a table.", hint)
+
+
+def _ole_error(name: str) -> WorkbookError:
+    if Path(name).suffix.lower() in (".xlsx", ".xlsm"):
+        # Excel stores an encrypted .xlsx in the old compound-file container.
+        return WorkbookError(
+            f"{name} is a password-protected workbook, or an old-style .xls workbook under "
+            "an .xlsx name.",
+            "Remove the password in Excel (File > Info > Protect Workbook) and save it as "
+            ".xlsx, or upload the data as CSV.",
+        )
+    return WorkbookError(
+        f"{name} is an old-style .xls workbook, which cannot be read here.",
+        "Save it as .xlsx or CSV in your spreadsheet program and upload that.",
+    )
+
+
+def decode_named_workbook(raw: bytes, name: str) -> tuple[str, str]:
+    """The text of a file named like a workbook without a workbook's signature; a plain
+    :class:`WorkbookError` when it is not text, or is a web page or XML."""
+    try:
+        text, encoding = decode(raw, name)
+    except IngestError as exc:
+        raise WorkbookError(
+            f"{name} is not an Excel workbook: its content is neither a workbook nor text.",
+            _WORKBOOK_HINT,
+        ) from exc
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        raise WorkbookError(
+            f"{name} is not an Excel workbook but a web page or XML file with an Excel name.",
+            "Open it in Excel and save it as .xlsx, or upload the data as CSV.",
+        )
+    return text, encoding
+
+
+def text_workbook_note(name: str, fmt: str, delimiter: str | None, df: pd.DataFrame) -> str:
+    """The note for text read from a file named like a workbook; a :class:`WorkbookError`
+    when that text holds no columns, so is unlikely to be what the user meant."""
+    if fmt != "json" and df.shape[1] < 2:
+        raise WorkbookError(
+            f"{name} is not an Excel workbook: it holds text without columns.", _WORKBOOK_HINT
+        )
+    what = "JSON" if fmt == "json" else _DELIMITER_NAMES.get(delimiter or ",", "delimited")
+    return f"{name} is not an Excel workbook but {what} text; it was read as such."
 
 
 def maybe_gunzip(raw: bytes, name: str) -> tuple[bytes, str]:
@@ -195,6 +289,11 @@ def tidy_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
 def read_table(path_or_buffer: Any, *, filename: str | None = None) -> pd.DataFrame:
     """Read a CSV, TSV, Parquet, Excel (.xlsx) or JSON file into a DataFrame.
 
+    The content decides the format, the name only breaks ties. A file named ``.xlsx``/``.xls``
+    that holds CSV, TSV or JSON text (as many tools export) is read as that text, with a note
+    among the ``notes`` in ``df.attrs``; one that holds neither a workbook nor such text raises a
+    :class:`WorkbookError` saying so in plain words.
+
     Parameters
     ----------
     path_or_buffer
@@ -206,29 +305,34 @@ def read_table(path_or_buffer: Any, *, filename: str | None = None) -> pd.DataFr
     -------
     pandas.DataFrame
         Text formats are read as strings (types are set by :func:`prepare`). ``df.attrs``
-        holds ``format``, ``encoding``, ``delimiter`` and ``bad_lines`` (rows with more fields
-        than the header, which :func:`prepare` quarantines).
+        holds ``format``, ``encoding``, ``delimiter``, ``bad_lines`` (rows with more fields
+        than the header, which :func:`prepare` quarantines) and ``notes`` (plain sentences
+        about how the file was read).
 
     Raises
     ------
     IngestError
-        The file is empty, binary, damaged, or holds no rows or columns.
+        The file is empty, binary, damaged, or holds no rows or columns
+        (:class:`WorkbookError` when it was taken for an Excel workbook).
     """
     raw, name = read_bytes(path_or_buffer, filename)
     if not raw.strip():
         raise IngestError(f"{name} is empty.", "Export the data again; the file has no content.")
     raw, name = maybe_gunzip(raw, name)
     fmt = sniff_format(raw, name)
-    encoding, delimiter, bad_lines = None, None, []
+    encoding, delimiter, bad_lines, notes = None, None, [], []
+    named_workbook = Path(name).suffix.lower().lstrip(".") in EXCEL_EXTENSIONS
     if fmt in ("parquet", "excel", "xls"):
         df = read_binary(raw, fmt, name)
     else:
-        text, encoding = decode(raw, name)
+        text, encoding = (decode_named_workbook if named_workbook else decode)(raw, name)
         if fmt == "json":
             df = read_json(text, name)
         else:
             df, delimiter, bad_lines = read_delimited(text, name)
             fmt = {"\t": "tsv"}.get(delimiter, "csv")
+        if named_workbook:
+            notes.append(text_workbook_note(name, fmt, delimiter, df))
     df = tidy_columns(df, name)
     df = df.dropna(how="all").reset_index(drop=True)
     if df.empty and not bad_lines:
@@ -244,6 +348,7 @@ def read_table(path_or_buffer: Any, *, filename: str | None = None) -> pd.DataFr
             "bad_lines": bad_lines,
             "columns_in_header": int(df.shape[1]),
             "filename": name,
+            "notes": notes,
         }
     )
     return df

@@ -189,10 +189,12 @@ def test_excel_upload_is_read(workspace_path):
 
 def test_rename_and_delete_from_the_page(workspace_path):
     at = _app("pages/6_Data.py")
-    at.checkbox[0].check()
+    pick = at.selectbox(key="manage_pick").value
+    at.button(key=f"delete_{pick}").click()
     at = at.run()
-    delete = next(b for b in at.button if b.label == "Delete")
-    delete.click()
+    with Workspace(workspace_path) as ws:
+        assert len(ws.datasets()) == 3  # nothing is deleted before the confirmation
+    at.button(key=f"delete_yes_{pick}").click()
     at = at.run()
     _no_exceptions(at)
     with Workspace(workspace_path) as ws:

@@ -34,6 +34,8 @@ def test_a_hostile_dataset_name_is_shown_as_text(workspace_path):
     assert not any(_unescaped_markdown(text) for text in shown)
     at = open_page("pages/6_Data.py", dataset=events_id)
     assert [e.value for e in at.exception] == []
-    labels = [c.label for c in at.checkbox] + [s.value for s in at.success]
+    at.button(key=f"delete_{events_id}").click()
+    at = at.run()
+    labels = [w.value for w in at.warning] + [s.value for s in at.success]
     assert any("evil" in text for text in labels)
     assert not any(_unescaped_markdown(text) for text in labels)

@@ -42,7 +42,7 @@ def test_upload_confirm_mapping_see_kpis_and_share_the_link(server, browser, tmp
     page.goto(server.url)
     expect(page.get_by_role("heading", name="Customer journey analytics")).to_be_visible()
     page.get_by_role("link", name="Data").first.click()
-    expect(page.get_by_role("heading", name="Upload", exact=True)).to_be_visible()
+    expect(page.get_by_role("tab", name="Upload", exact=True)).to_be_visible()
 
     page.locator('input[type="file"]').set_input_files(str(_csv(tmp_path / "shop.csv")))
     expect(page.get_by_text("Column mapping")).to_be_visible()
