@@ -19,7 +19,8 @@ class Coverage:
     """What share of the filtered data a result represents.
 
     ``customers``/``events``: how many the result covers; ``*_total``: how many passed the
-    filters; ``folded_share``: share of the covered customer-steps shown as "Other".
+    filters; ``folded_share``: share of the covered customer-steps shown as "Other";
+    ``folded``: how many customer-steps that is (0 when not counted).
     """
 
     customers: int
@@ -27,6 +28,7 @@ class Coverage:
     events: int
     events_total: int
     folded_share: float = 0.0
+    folded: int = 0
 
     @property
     def customer_share(self) -> float:
@@ -42,7 +44,10 @@ class Coverage:
             f"({percent(self.customer_share)}) and {self.events:,} of {self.events_total:,} "
             f"events ({percent(self.event_share)}) after filters"
         )
-        if self.folded_share:
+        if self.folded:
+            text += (f"; {self.folded:,} customer-steps ({percent(self.folded_share)}) are "
+                     f"folded into “{OTHER}”")
+        elif self.folded_share:
             text += (f"; {percent(self.folded_share)} of customer-steps are folded into "
                      f"“{OTHER}”")
         return text + "."

@@ -9,7 +9,7 @@ import streamlit as st
 from analysis import figures, paths
 from analysis.frames import Filters
 from analysis.schema import AnalysisError
-from ui import data
+from ui import data, definitions
 from ui.downloads import csv_download
 from ui.sidebar import Context
 from ui.tables import show
@@ -110,6 +110,8 @@ def _seed_compare(ctx: Context) -> None:
     attributes: dict[str, list[str]] = ctx.events.profile.get("attributes", {})
     _seed("p_cmp", "attribute" if url.get("cmp") == ["attribute"] and attributes
           else "converted")
+    if ctx.definitions.segment in attributes and not url.get("col"):
+        _seed("p_col", ctx.definitions.segment)
     if url.get("col") and url["col"][0] in attributes:
         column = url["col"][0]
         _seed("p_col", column)
@@ -119,8 +121,18 @@ def _seed_compare(ctx: Context) -> None:
                 _seed(f"p_{key}", url[key][0])
 
 
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def group_sizes(path: str, events_id: str, filters: Filters, group_col: str) -> tuple[str, ...]:
+    """The values of ``group_col``, most customers first."""
+    sizes = paths.group_sizes(data.events_frame(path, events_id, filters),
+                                      group_col=group_col)
+    return tuple(sizes["value"])
+
+
 def compare_widgets(ctx: Context, settings: PathSettings) -> PathSettings:
-    """The comparison's own widgets (drawn in its tab); returns the completed settings."""
+    """The comparison's own widgets (drawn in its tab); returns the completed settings.
+
+    The groups default to the attribute's two largest values (by customers after filters)."""
     attributes: dict[str, list[str]] = ctx.events.profile.get("attributes", {})
     options = ["converted"] + (["attribute"] if attributes else [])
     mode = st.radio(
@@ -132,11 +144,14 @@ def compare_widgets(ctx: Context, settings: PathSettings) -> PathSettings:
         return replace(settings, compare=mode)
     cols = st.columns(3)
     column = cols[0].selectbox("Attribute", sorted(attributes), key="p_col")
-    values = attributes[column]
+    largest = group_sizes(ctx.path, ctx.events.id, ctx.filters, column)
+    values = [v for v in largest if v in attributes[column]]
+    values += [v for v in attributes[column] if v not in values]
     if st.session_state.get("p_a") not in values:
         st.session_state["p_a"] = values[0]
     if st.session_state.get("p_b") not in values:
-        st.session_state["p_b"] = values[1] if len(values) > 1 else values[0]
+        others = [v for v in values if v != st.session_state["p_a"]]
+        st.session_state["p_b"] = others[0] if others else values[0]
     group_a = cols[1].selectbox("Group A", values, key="p_a")
     group_b = cols[2].selectbox("Group B", values, key="p_b")
     return replace(settings, compare=mode, group_col=column, group_a=group_a, group_b=group_b)
@@ -155,12 +170,15 @@ def sankey(path: str, events_id: str, filters: Filters, max_steps: int, top_node
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting paths…")
 def top_paths(path: str, events_id: str, filters: Filters, max_steps: int,
-              start_at: str | None, end_at: str | None, journey: tuple) -> paths.TopPaths:
+              start_at: str | None, end_at: str | None, journey: tuple,
+              outcomes: tuple) -> paths.TopPaths:
     node_by, exclude, collapse = journey
+    conversion, churn, inactivity_days = outcomes
     return paths.common_paths(
         data.events_frame(path, events_id, filters), max_steps=max_steps, limit=50,
         node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse,
+        collapse_repeats=collapse, conversion=list(conversion), churn=list(churn),
+        inactivity_days=inactivity_days,
     )
 
 
@@ -177,12 +195,14 @@ def switching(path: str, events_id: str, filters: Filters, exclude: tuple[str, .
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Testing every transition…")
-def comparison(path: str, events_id: str, filters: Filters, groups: tuple, journey: tuple):
+def comparison(path: str, events_id: str, filters: Filters, groups: tuple, journey: tuple,
+               conversion: tuple[str, ...]):
     group_col, group_a, group_b = groups
     node_by, exclude, collapse = journey
     return paths.compare_transitions(
         data.events_frame(path, events_id, filters), group_col=group_col, group_a=group_a,
         group_b=group_b, node_by=node_by, exclude=exclude, collapse_repeats=collapse,
+        conversion=list(conversion),
     )
 
 
@@ -196,30 +216,40 @@ def render_sankey(ctx: Context, s: PathSettings) -> None:
     st.caption(
         "Each column is a step of customers' time-ordered journeys; band width is customers. "
         "“(end)” marks journeys that stop there; “Other” gathers the rarer steps. "
-        "Hover a band for its customers and share."
+        "Hover a node or band for its full name, customers and share."
     )
-    st.plotly_chart(figures.sankey_chart(result.links), width="stretch")
+    fig = figures.sankey_chart(result.links)
+    st.plotly_chart(fig, width="stretch", height=int(fig.layout.height))
     st.caption(result.coverage.sentence())
     csv_download(result.links, "sankey_links.csv", "Download the links")
 
 
 def render_top_paths(ctx: Context, s: PathSettings) -> None:
+    d = ctx.definitions
     result = top_paths(ctx.path, ctx.events.id, ctx.filters, s.max_steps, s.start_at,
-                       s.end_at, s.journey)
+                       s.end_at, s.journey, (d.conversion, d.churn, d.inactivity_days))
     if result.status != "ok":
         st.info(result.message)
         return
     st.caption(
         f"The most common journeys, as their first {s.max_steps} steps. Share is of all "
         "customers shown; converted and churned shares are of the path's customers "
-        f"(conversion: {md_list(result.conversion) or 'not defined'}; churn: "
-        f"{md_list(result.churn) or 'not defined'}). Click a header to sort."
+        f"({md(d.summary())}). Click a header to sort."
     )
-    show(result.table, {
-        "path": "Path", "steps": "Steps", "customers": "Customers",
-        "share": "Share of customers", "continues_share": "Journey goes on",
-        "converted_share": "Converted", "churned_share": "Churned",
-    }, percent=("share", "continues_share", "converted_share", "churned_share"))
+    labels = {"path": "Path", "steps": "Steps", "customers": "Customers",
+              "share": "Share of customers", "continues_share": "Journey goes on"}
+    if d.conversion:
+        labels["converted_share"] = "Converted"
+    if d.churn_defined:
+        labels["churned_share"] = "Churned"
+    show(result.table, labels,
+         percent=("share", "continues_share", "converted_share", "churned_share"))
+    if not d.conversion:
+        definitions.missing(ctx, "conversion", key="paths_top_conv",
+                            reason="to see which paths convert")
+    elif not d.churn_defined:
+        definitions.missing(ctx, "churn", key="paths_top_churn",
+                            reason="to see which paths churn")
     st.caption(result.coverage.sentence())
     csv_download(result.table, "top_paths.csv", "Download top paths")
 
@@ -234,6 +264,11 @@ def render_transitions(ctx: Context, s: PathSettings) -> None:
         "the row's moves, the number is how many moves; hover for the median time between."
     )
     st.plotly_chart(figures.transition_heatmap(result.table), width="stretch")
+    with st.expander("Every move as a table"):
+        show(result.table, {
+            "source": "From", "target": "To", "transitions": "Moves", "customers": "Customers",
+            "share_of_row": "Share of moves from here", "median_seconds": "Median time between",
+        }, percent=("share_of_row",), durations=("median_seconds",))
     st.caption(result.coverage.sentence())
     csv_download(result.table, "transitions.csv", "Download the transition matrix")
 
@@ -262,9 +297,14 @@ def render_comparison(ctx: Context, s: PathSettings) -> None:
     if s.compare == "attribute" and s.group_a == s.group_b:
         st.info("Pick two different values to compare.")
         return
+    if s.compare == "converted" and not ctx.definitions.conversion:
+        definitions.missing(ctx, "conversion", key="paths_cmp_conv",
+                            reason="to compare converted and other customers")
+        return
     try:
         result = comparison(ctx.path, ctx.events.id, ctx.filters,
-                            (s.group_col, s.group_a, s.group_b), s.journey)
+                            (s.group_col, s.group_a, s.group_b), s.journey,
+                            ctx.definitions.conversion)
     except AnalysisError as error:
         st.warning(f"{md(error.problem)} {md(error.hint)}")
         return
@@ -274,18 +314,39 @@ def render_comparison(ctx: Context, s: PathSettings) -> None:
     (label_a, n_a), (label_b, n_b) = result.groups.items()
     st.caption(
         f"Share of customers making each move at least once: A = {md(label_a)} ({n_a:,}), "
-        f"B = {md(label_b)} ({n_b:,}). Chi-square or Fisher test per move, p-values adjusted "
-        "(Holm) for the number of moves tested; significant means adjusted p < 0.05."
+        f"B = {md(label_b)} ({n_b:,}). Differences are in percentage points (pp), share A "
+        "− share B; a lift of “new” means no customer of B made the move. Chi-square or "
+        "Fisher test per move, p-values adjusted (Holm) for the number of moves tested; "
+        "significant means adjusted p < 0.05; solid bars are significant."
         + (" Converters count only moves before their first conversion "
            f"({md_list(result.conversion)})." if s.compare == "converted" else "")
     )
     if result.message:
         st.info(md(result.message))
-    show(result.table, {
-        "source": "From", "target": "To", "customers_a": "Customers A", "share_a": "Share A",
-        "customers_b": "Customers B", "share_b": "Share B", "difference": "Difference (A − B)",
-        "lift": "Lift (A ÷ B)", "test": "Test", "p_value": "p-value",
-        "p_adjusted": "Adjusted p", "significant": "Significant",
-    }, percent=("share_a", "share_b", "difference"), ratios=("lift",),
-        pvalues=("p_value", "p_adjusted"))
+    fig = figures.transition_difference_chart(result.table, groups=(label_a, label_b))
+    st.plotly_chart(fig, width="stretch", height=int(fig.layout.height))
+    _comparison_table(result.table)
     csv_download(result.table, "transition_comparison.csv", "Download the comparison")
+
+
+def _comparison_table(table) -> None:
+    """The comparison as people read it: shares in %, the difference in percentage points,
+    the lift as "1.25×" or "new"."""
+    shown = table.assign(difference=table["difference"] * 100,
+                         lift=table["lift"].map(figures.ratio_text))
+    number = st.column_config.NumberColumn
+    st.dataframe(shown, hide_index=True, column_order=[
+        "source", "target", "customers_a", "share_a", "customers_b", "share_b", "difference",
+        "lift", "test", "p_value", "p_adjusted", "significant",
+    ], column_config={
+        "source": "From", "target": "To",
+        "customers_a": number("Customers A", format="localized"),
+        "share_a": number("Share A", format="percent"),
+        "customers_b": number("Customers B", format="localized"),
+        "share_b": number("Share B", format="percent"),
+        "difference": number("Difference (A − B)", format="%+.1f pp"),
+        "lift": st.column_config.TextColumn("Lift (A ÷ B)"), "test": "Test",
+        "p_value": number("p-value", format="%.2g"),
+        "p_adjusted": number("Adjusted p", format="%.2g"),
+        "significant": st.column_config.CheckboxColumn("Significant"),
+    })

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
+
+from analysis.figures.labels import duration_text
 
 
 def duration(seconds: float | None) -> str:
     """A duration read at a glance: 45 s, 12 min, 3.5 h, 2.1 days ("–" when unknown)."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or pd.isna(
-            seconds):
-        return "–"
-    for size, unit in ((86400, "days"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
+    return duration_text(None if seconds is None or pd.isna(seconds) else float(seconds))
 
 
 def show(df: pd.DataFrame, labels: dict[str, str], *, percent: tuple[str, ...] = (),

@@ -4,7 +4,7 @@
 >>> paths.sankey_links(events, max_steps=5)          # doctest: +SKIP
 """
 
-from analysis.paths.compare import TransitionComparison, compare_transitions
+from analysis.paths.compare import TransitionComparison, compare_transitions, group_sizes
 from analysis.paths.sankey import Sankey, sankey, sankey_links
 from analysis.paths.top import PATH_SEPARATOR, TopPaths, common_paths, top_paths
 from analysis.paths.transitions import (
@@ -25,6 +25,7 @@ __all__ = [
     "channel_switching",
     "common_paths",
     "compare_transitions",
+    "group_sizes",
     "sankey",
     "sankey_links",
     "top_paths",

@@ -83,9 +83,10 @@ def compare_transitions(
     -------
     TransitionComparison
         ``table`` has source, target, customers_a, share_a (of group A's customers),
-        customers_b, share_b, difference (share_a − share_b), lift (share_a / share_b), test,
-        p_value, p_adjusted, significant (p_adjusted < alpha), sorted by p_adjusted then by
-        |difference|.
+        customers_b, share_b, difference (share_a − share_b, a difference of proportions:
+        × 100 it reads in percentage points), lift (share_a / share_b; inf when no customer of
+        B makes the move, a move new in A), test, p_value, p_adjusted, significant
+        (p_adjusted < alpha), sorted by p_adjusted then by |difference|.
     """
     check_correction(correction)
     check_alpha(alpha)
@@ -136,6 +137,41 @@ def compare_transitions(
         message = f"No transition is made by {min_customers} or more customers: nothing tested."
     return TransitionComparison(out, {labels[0]: n_a, labels[1]: n_b}, conv,
                                 "degenerate" if message else "ok", message)
+
+
+def group_sizes(events: Any, *, group_col: str) -> pd.DataFrame:
+    """Customers per value of ``group_col``, largest first: the natural groups to compare.
+
+    Returns
+    -------
+    DataFrame with columns value (as text) and customers (distinct customers with at least one
+    event holding that value, so a customer whose value changes counts under each), sorted by
+    customers descending, then value. Missing values are left out.
+
+    Raises
+    ------
+    MissingColumnError
+        The events have no ``group_col`` column.
+    """
+    lf = canonical(events, "events")
+    names = lf.collect_schema().names()
+    if group_col not in names:
+        raise MissingColumnError(
+            f"The events have no column {group_col!r} to count groups by.",
+            f"Pick one of {', '.join(names)}.",
+        )
+    out = (
+        lf.filter(~nw.col(group_col).is_null())
+        .with_columns(nw.col(group_col).cast(nw.String).alias("_value"))
+        .group_by("_value")
+        .agg(nw.col("customer_id").n_unique().alias("customers"))
+        .collect()
+        .to_pandas()
+        .rename(columns={"_value": "value"})
+    )
+    out = out.astype({"value": str, "customers": int})
+    out = out.sort_values(["customers", "value"], ascending=[False, True])
+    return out.reset_index(drop=True)[["value", "customers"]]
 
 
 def _check_groups(

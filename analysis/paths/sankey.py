@@ -128,14 +128,17 @@ def sankey(
     )
     links, folded = _fold(raw, max_steps, top_nodes)
     # Each covered customer has one link at step 1; each link is one event at its step, plus
-    # the event at the last step for journeys that reach it.
+    # the event at the last step for journeys that reach it. These customer-steps are the
+    # drawn nodes besides "(end)", so the folded share is the "Other" nodes' share of them.
     reach_last = raw.loc[(raw["step"] == max_steps - 1) & (raw["target"] != END), "customers"]
+    events = int(raw["customers"].sum() + reach_last.sum())
     coverage = Coverage(
         customers=int(raw.loc[raw["step"] == 1, "customers"].sum()),
         customers_total=customers_total,
-        events=int(raw["customers"].sum() + reach_last.sum()),
+        events=events,
         events_total=events_total,
-        folded_share=folded,
+        folded_share=folded / events if events else 0.0,
+        folded=folded,
     )
     status = status_of(len(links))
     message = "" if status == "ok" else (
@@ -171,14 +174,16 @@ def sankey_links(
     ).links
 
 
-def _fold(raw: pd.DataFrame, max_steps: int, top_nodes: int | None) -> tuple[pd.DataFrame, float]:
+def _fold(raw: pd.DataFrame, max_steps: int, top_nodes: int | None) -> tuple[pd.DataFrame, int]:
+    """The links with each step's rarer nodes folded into "Other", and how many customer-steps
+    were folded."""
     columns = ["step", "source", "target", "customers"]
     if raw.empty:
-        return pd.DataFrame(columns=columns).astype({"step": int, "customers": int}), 0.0
+        return pd.DataFrame(columns=columns).astype({"step": int, "customers": int}), 0
     raw = raw.astype({"step": int, "customers": int, "source": str, "target": str})
     if top_nodes is None:
         links = raw
-        folded = 0.0
+        folded = 0
     else:
         # Customers at each position: sources of step k, and targets of the last step.
         at = pd.concat(
@@ -202,7 +207,7 @@ def _fold(raw: pd.DataFrame, max_steps: int, top_nodes: int | None) -> tuple[pd.
         )
         folded_steps = at.loc[[(s, n) not in keep for s, n in zip(at["step"], at["node"],
                                                                     strict=True)], "customers"]
-        folded = float(folded_steps.sum() / at["customers"].sum()) if len(at) else 0.0
+        folded = int(folded_steps.sum())
     links = (
         links.groupby(["step", "source", "target"], as_index=False)["customers"].sum()
         .sort_values(["step", "customers", "source", "target"],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from streamlit.testing.v1 import AppTest
 
 from analysis import demo, paths
+from analysis.figures import paths as path_figures
 from tests.app.conftest import count_calls, open_page
 from tests.app.conftest import qp as _qp
 
@@ -75,3 +77,34 @@ def test_moving_the_step_slider_recomputes_only_what_depends_on_it(workspace_pat
     assert calls["common_paths"] == before["common_paths"] + 1
     for unchanged in ("transitions", "channel_switching", "compare_transitions"):
         assert calls[unchanged] == before[unchanged], unchanged
+
+
+def test_compare_segments_defaults_to_the_two_largest_groups(workspace_path):
+    at = _paths_page(cmp="attribute", col="persona")
+    assert [e.value for e in at.exception] == []
+    sizes = demo.load().events.groupby("persona")["customer_id"].nunique()
+    largest = sizes.sort_values(ascending=False).index[:2].tolist()
+    assert largest != sorted(sizes.index)[:2]  # the alphabetical default would differ
+    assert [at.selectbox(key="p_a").value, at.selectbox(key="p_b").value] == largest
+    assert _qp(at, "a") == largest[:1] and _qp(at, "b") == largest[1:]
+    # The table and the chart speak in percentage points; lifts are text ("1.25×", "new").
+    table = next(t.value for t in at.dataframe if "lift" in t.value.columns)
+    assert table["lift"].map(lambda v: isinstance(v, str) and (v == "new" or v.endswith("×")
+                                                               or v == "–")).all()
+    bars = next(c for c in _charts(at) if c["data"][0]["type"] == "bar")
+    assert bars["data"][0]["text"] and all(t.endswith(" pp") for t in bars["data"][0]["text"])
+    assert bars["layout"]["xaxis"]["ticksuffix"] == " pp"
+
+
+def test_paths_figures_size_themselves_and_never_show_zero_hours(workspace_path):
+    at = _paths_page()
+    sankey = next(c for c in _charts(at) if c["data"][0]["type"] == "sankey")
+    busiest = max(Counter(c[0] for c in sankey["data"][0]["node"]["customdata"]).values())
+    margin = path_figures.SANKEY_MARGIN
+    assert sankey["layout"]["height"] == (path_figures.FLOW_HEIGHT + margin["t"] + margin["b"]
+                                          + (busiest - 1) * path_figures.NODE_PAD)
+    heatmap = next(c for c in _charts(at) if c["data"][0]["type"] == "heatmap")
+    medians = [cell[3] for row in heatmap["data"][0]["customdata"] for cell in row]
+    assert medians and not any(m.endswith(" h") and m.startswith("0") for m in medians)
+    moves = next(t.value for t in at.dataframe if "median_seconds" in t.value.columns)
+    assert moves["median_seconds"].map(lambda v: isinstance(v, str)).all()
