@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import streamlit as st
 
-from analysis import figures, funnel, paths
+from analysis import figures, funnel
 from analysis.frames import Filters
 from analysis.schema import AnalysisError
-from ui import data
+from ui import data, funnel_steps
+from ui import definitions as definition_controls
 from ui.downloads import csv_download
 from ui.sidebar import Context
 from ui.tables import show
-from ui.text import md, md_list
+from ui.text import md
 
-STAGE_ORDER = ("awareness", "consideration", "conversion", "usage", "retention", "advocacy")
 MODE_LABELS = {"ordered": "In order (others may happen between)",
                "strict": "Strictly consecutive", "any_order": "In any order"}
-SEPARATOR = " | "
+SEPARATOR = funnel_steps.SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -50,72 +49,88 @@ class FunnelSettings:
                 "mode": [self.mode], "bd": [self.by] if self.by else []}
 
 
-def _default_steps(ctx: Context, step_col: str) -> list[str]:
+def _seed(ctx: Context, on_options: list[str], breakdowns: list[str]) -> None:
+    """Widget values from the URL when the page is entered."""
+    url, d = ctx.url, ctx.definitions
+    if "f_on" not in st.session_state:
+        wanted = (url.get("on") or [""])[0]
+        # The usual path to conversion opens the page; the stage order when only it is set.
+        fallback = "stage" if "stage" in on_options and not d.conversion and len(
+            d.stages) >= 2 else "touchpoint"
+        st.session_state["f_on"] = wanted if wanted in on_options else fallback
+    win = (url.get("win") or ["0"])[0]
+    st.session_state.setdefault("f_win", int(win) if win.isdigit() else 0)
+    mode_url = (url.get("mode") or ["ordered"])[0]
+    st.session_state.setdefault("f_mode", mode_url if mode_url in MODE_LABELS else "ordered")
+    bd_url = (url.get("bd") or [""])[0]
+    st.session_state.setdefault("f_bd", bd_url if bd_url in breakdowns else "")
+    # Another dataset may not have the column or stages picked for the previous one.
+    if st.session_state["f_bd"] not in breakdowns:
+        st.session_state["f_bd"] = ""
+    if st.session_state["f_on"] not in on_options:
+        st.session_state["f_on"] = "touchpoint"
+
+
+def _title(column: str) -> str:
+    """A column as a label: "persona" -> "Persona" (the user's own spelling otherwise)."""
+    return column[:1].upper() + column[1:]
+
+
+def _breakdowns(ctx: Context) -> list[str]:
+    """"" (none), the segment column first, channel, then the other attributes."""
     profile = ctx.events.profile
-    if step_col == "stage":
-        present = list(profile.get("stages", {}))
-        ordered = [s for s in STAGE_ORDER if s in present]
-        return (ordered or present)[:5]
-    top = _most_common_path(ctx.path, ctx.events.id)
-    return top.split(paths.PATH_SEPARATOR)[:4] if top else []
-
-
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def _most_common_path(path: str, events_id: str) -> str:
-    lf = data.events_frame(path, events_id, Filters())
-    top = paths.top_paths(lf, max_steps=4, limit=1, conversion=[], churn=[])
-    return str(top["path"].iloc[0]) if len(top) else ""
+    columns = (["channel"] if profile.get("channels") else []) + sorted(
+        profile.get("attributes", {}), key=str.lower)
+    segment = ctx.definitions.segment
+    return ["", *([segment] if segment in columns else []),
+            *[c for c in columns if c != segment]]
 
 
 def controls(ctx: Context) -> FunnelSettings | None:
-    url, profile = ctx.url, ctx.events.profile
-    has_stages = bool(profile.get("stages"))
-    on_options = ["touchpoint"] + (["stage"] if has_stages else [])
-    if "f_on" not in st.session_state:
-        wanted = (url.get("on") or [""])[0]
-        st.session_state["f_on"] = wanted if wanted in on_options else (
-            "stage" if has_stages else "touchpoint")
-    cols = st.columns([1, 1, 1.4, 1.2])
-    step_col = cols[0].radio("Steps are", on_options, key="f_on", horizontal=True,
-                             format_func=str.capitalize)
-    names = sorted(profile.get("touchpoints" if step_col == "touchpoint" else "stages", {}))
-    if "f_steps" not in st.session_state or st.session_state.get("_f_on_was") != step_col:
-        from_url = url.get("steps") if st.session_state.get("_f_on_was") is None else None
-        st.session_state["f_steps"] = "\n".join(from_url or _default_steps(ctx, step_col))
-    st.session_state["_f_on_was"] = step_col
-    st.session_state.setdefault("f_win", int((url.get("win") or ["0"])[0] or 0)
-                                if (url.get("win") or ["0"])[0].isdigit() else 0)
-    mode_url = (url.get("mode") or ["ordered"])[0]
-    st.session_state.setdefault("f_mode", mode_url if mode_url in MODE_LABELS else "ordered")
-    breakdowns = [""] + (["channel"] if profile.get("channels") else []) + sorted(
-        profile.get("attributes", {}))
-    bd_url = (url.get("bd") or [""])[0]
-    st.session_state.setdefault("f_bd", bd_url if bd_url in breakdowns else "")
-    window = cols[1].number_input("Window (days)", 0, 3650, key="f_win",
+    """The settings row, then the step picker; None (with a message) until two steps."""
+    profile = ctx.events.profile
+    on_options = ["touchpoint"] + (["stage"] if profile.get("stages") else [])
+    breakdowns = _breakdowns(ctx)
+    _seed(ctx, on_options, breakdowns)
+    # "Steps are" only when there is a choice (the data has stages).
+    cols = st.columns([1, 1, 1.4, 1.2] if len(on_options) > 1 else [1, 1.4, 1.2])
+    step_col = "touchpoint"
+    if len(on_options) > 1:
+        step_col = cols.pop(0).radio("Steps are", on_options, key="f_on", horizontal=True,
+                                     format_func=str.capitalize)
+    window = cols[0].number_input("Window (days)", 0, 3650, key="f_win",
                                   help="Each step must happen within this many days of the "
                                   "first step. 0 means no limit.")
-    mode = cols[2].selectbox("Order", list(MODE_LABELS), format_func=MODE_LABELS.get,
+    mode = cols[1].selectbox("Order", list(MODE_LABELS), format_func=MODE_LABELS.get,
                              key="f_mode")
-    by = cols[3].selectbox("Break down by", breakdowns, key="f_bd",
-                           format_func=lambda b: b or "No breakdown")
-    text = st.text_area(
-        "Steps, one per line", key="f_steps", height=130,
-        help="Write several names on one line, separated by “ | ”, for a step that any of "
-        "them completes.",
-    )
-    steps = [tuple(n.strip() for n in line.split("|") if n.strip())
-             for line in text.splitlines() if line.strip()]
-    unknown = sorted({n for s in steps for n in s if n not in names})
-    if unknown:
-        hints = "; ".join(
-            f"“{md(n)}”" + (f" (did you mean “{md(m[0])}”?)" if (m := difflib.get_close_matches(
-                n, names, n=1)) else "") for n in unknown)
-        st.warning(f"Not in this dataset: {hints}. Available: {md_list(names)}.")
+    segment = ctx.definitions.segment
+    by = cols[2].selectbox(
+        "Break down by", breakdowns, key="f_bd",
+        format_func=lambda b: "No breakdown" if not b else (
+            f"{_title(b)} (segment)" if b == segment else _title(b)))
+    names = sorted(profile.get("touchpoints" if step_col == "touchpoint" else "stages", {}),
+                   key=str.lower)
+    default = funnel_steps.prepare(ctx, step_col, names)
+    steps = funnel_steps.picker(names, step_col)
+    if steps is None:
         return None
+    if steps == default:
+        st.caption(funnel_steps.default_rule(ctx, step_col, steps))
+        _missing_definition(ctx, step_col)
     if len(steps) < 2:
-        st.info("Write at least two steps, one per line, to draw a funnel.")
+        st.info("Pick at least two steps to draw a funnel.")
         return None
-    return FunnelSettings(tuple(steps), step_col, int(window), mode, by or None)
+    return FunnelSettings(steps, step_col, int(window), mode, by or None)
+
+
+def _missing_definition(ctx: Context, step_col: str) -> None:
+    """The in-place control of the definition the default funnel would have used."""
+    if step_col == "touchpoint" and not ctx.definitions.conversion:
+        definition_controls.missing(ctx, "conversion", key="funnel_conversion",
+                                    reason="to open the funnel on the usual path to it")
+    elif step_col == "stage" and len(ctx.definitions.stages) < 2:
+        definition_controls.missing(ctx, "stages", key="funnel_stages",
+                                    reason="to open the funnel on the stages in that order")
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Following customers through the steps…")
@@ -170,16 +185,21 @@ def render_funnel(ctx: Context, s: FunnelSettings) -> None:
     if table["customers"].sum() == 0:
         st.info("Nobody did the first step with these filters: pick another first step.")
         return
-    st.caption(
-        "Bars show customers reaching each step; the label is conversion from the first step. "
-        "Hover for conversion from the previous step."
-        + (" ★ marks steps where the groups' conversion from the previous step differs "
-           "significantly (chi-square, or Fisher for two small groups; p < 0.05 after Holm's "
-           "correction for the number of steps tested). Intervals are 95% Wilson."
-           if s.by else "")
-    )
+    if s.by:
+        st.caption(
+            "Bars show each group's conversion from the first step, with its 95% Wilson "
+            "interval as an error bar; hover for the customers behind it. ★ marks steps where "
+            "the groups' conversion from the previous step differs significantly (chi-square, "
+            "or Fisher for two small groups; p < 0.05 after Holm's correction for the number "
+            "of steps tested)."
+        )
+    else:
+        st.caption(
+            "Bars show customers reaching each step; the label is conversion from the first "
+            "step. Hover for conversion from the previous step and the time it took."
+        )
     st.plotly_chart(figures.funnel_chart(table, by=s.by), width="stretch")
-    labels = ({s.by: "Group"} if s.by else {}) | FUNNEL_LABELS
+    labels = ({s.by: _title(s.by)} if s.by else {}) | FUNNEL_LABELS
     show(table, labels, percent=("conversion_from_start", "conversion_from_previous", "ci_low",
                                  "ci_high"),
          durations=("median_seconds_from_previous",), pvalues=("p_value", "p_adjusted"))

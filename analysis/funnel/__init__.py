@@ -5,6 +5,7 @@
 """
 
 from analysis.funnel.core import MODES, Mode, Steps, customer_steps, step_label, step_sets
+from analysis.funnel.defaults import MIN_SHARE, default_steps
 from analysis.funnel.details import (
     LEFT,
     TIME_BINS,
@@ -22,6 +23,7 @@ __all__ = [
     "COLUMNS",
     "LEFT",
     "MIN_GROUP",
+    "MIN_SHARE",
     "MODES",
     "TIME_BINS",
     "DropOff",
@@ -30,6 +32,7 @@ __all__ = [
     "Steps",
     "TimeToConvert",
     "customer_steps",
+    "default_steps",
     "drop_off",
     "drop_off_feedback",
     "funnel",
