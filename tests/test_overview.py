@@ -49,7 +49,7 @@ def test_explicit_touchpoints_override_detection():
     ov = overview.dataset_overview(EVENTS, conversion=["Home"], churn=[])
     assert ov.conversion_rate == pytest.approx(3 / 4)
     assert ov.churn_rate is None
-    assert any("churn" in m for m in ov.messages)
+    assert ov.churn_touchpoints == () and ov.inactivity_days is None
 
 
 def test_no_feedback_scores_is_a_message_not_an_error():
