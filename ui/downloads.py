@@ -11,7 +11,7 @@ from analysis.exports import safe_csv
 def csv_download(df: pd.DataFrame, file_name: str, label: str, *, key: str | None = None):
     st.download_button(
         label,
-        data=safe_csv(df),
+        data=lambda: safe_csv(df),  # built on click, not on every rerun
         file_name=file_name,
         mime="text/csv",
         key=key or f"dl_{file_name}",
