@@ -21,11 +21,21 @@ if settings is None:
     finish(ctx)
     st.stop()
 funnels.render_funnel(ctx, settings)
-tabs = st.tabs(["Time to convert", "Where drop-offs went", "Over time"])
-with tabs[0]:
-    funnels.render_timing(ctx, settings)
-with tabs[1]:
-    drop = funnels.render_drop_off(ctx, settings)
-with tabs[2]:
-    period = funnels.render_over_time(ctx, settings)
-finish(ctx, {**settings.params(), "drop": [str(drop)], "per": [period]})
+# Only the open tab is computed and drawn; the others keep their settings from the link.
+TABS = {"time": "Time to convert", "drop": "Where drop-offs went", "trend": "Over time"}
+wanted = (ctx.url.get("tab") or ["time"])[0]
+tabs = st.tabs(list(TABS.values()), key="f_tab", on_change="rerun",
+               default=TABS.get(wanted, TABS["time"]))
+drop, period = ctx.url.get("drop", []), ctx.url.get("per", [])
+if tabs[0].open:
+    with tabs[0]:
+        funnels.render_timing(ctx, settings)
+if tabs[1].open:
+    with tabs[1]:
+        drop = [str(funnels.render_drop_off(ctx, settings))]
+if tabs[2].open:
+    with tabs[2]:
+        period = [funnels.render_over_time(ctx, settings)]
+shown = next((key for key, tab in zip(TABS, tabs, strict=True) if tab.open), "time")
+finish(ctx, {**settings.params(), "drop": drop, "per": period,
+             "tab": [shown] if shown != "time" else []})
