@@ -273,3 +273,10 @@ def suggest_inactivity_days(lf: nw.LazyFrame, quantile: float = 0.9) -> int | No
     if gaps is None or gaps != gaps:
         return None
     return max(1, math.ceil(float(gaps) / 86400))
+
+
+def guess_from_data(data: Any, profile: dict[str, Any]) -> Definitions:
+    """Definitions guessed from names, with stages in the order customers reach them."""
+    lf = nw.from_native(data).lazy() if not isinstance(data, nw.LazyFrame) else data
+    order = stage_order(lf) if "stage" in lf.collect_schema().names() else []
+    return guess_definitions(profile, order)

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import narwhals as nw
 import pandas as pd
 
-from analysis.definitions import Definitions, guess_definitions, stage_order
+from analysis.definitions import Definitions, guess_definitions, guess_from_data
 from analysis.ingest import IngestResult
 from analysis.ingest import profile as table_profile
+from analysis.naming import unique_name
 from analysis.schema import AnalysisError, Kind, UnknownDatasetError
 
 #: Environment variable that overrides the workspace file location.
@@ -240,7 +240,8 @@ class Workspace:
         dataset_id = new_id()
         report = result.report
         profile = profile or table_profile(result.data, report.kind)
-        guessed = _guess(result.data, profile) if report.kind == "events" else Definitions()
+        guessed = (guess_from_data(result.data, profile) if report.kind == "events"
+                   else Definitions())
         row = [
             dataset_id,
             name,
@@ -268,6 +269,8 @@ class Workspace:
                     f'CREATE TABLE "{_quarantine_table(dataset_id)}" AS '
                     "SELECT * FROM incoming_quarantine"
                 )
+                taken = [n for (n,) in cur.execute("SELECT name FROM catalog").fetchall()]
+                row[1] = unique_name(name, taken)  # a second "shop" is "shop (2)"
                 cur.execute("INSERT INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
                 cur.execute("INSERT INTO definitions VALUES (?, ?)",
                             [dataset_id, json.dumps(guessed.to_dict())])
@@ -286,9 +289,10 @@ class Workspace:
     def rename(self, dataset_id: str, name: str) -> DatasetInfo:
         self.get(dataset_id)
         with self._lock:
-            self.cursor().execute(
-                "UPDATE catalog SET name = ? WHERE id = ?", [_clean_name(name), dataset_id]
-            )
+            cur = self.cursor()
+            taken = cur.execute("SELECT name FROM catalog WHERE id <> ?", [dataset_id]).fetchall()
+            new = unique_name(_clean_name(name), [n for (n,) in taken])
+            cur.execute("UPDATE catalog SET name = ? WHERE id = ?", [new, dataset_id])
         return self.get(dataset_id)
 
     def delete(self, dataset_id: str) -> list[str]:
@@ -393,8 +397,3 @@ def _info(row: dict[str, Any]) -> DatasetInfo:
         profile=json.loads(row["profile"]),
     )
 
-
-def _guess(data: pd.DataFrame, profile: dict[str, Any]) -> Definitions:
-    """Definitions guessed from names, with stages in the order customers reach them."""
-    order = stage_order(nw.from_native(data).lazy()) if "stage" in data else []
-    return guess_definitions(profile, order)

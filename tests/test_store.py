@@ -231,3 +231,13 @@ def test_known_customers_counts_overlap_without_sql_injection(ws):
     assert ws.known_customers(info.id, ["'; DROP TABLE catalog; --"]) == 0
     assert ws.known_customers(info.id, []) == 0
     assert len(ws.datasets()) == 1
+
+
+def test_the_store_keeps_names_unique_on_import_and_rename(ws):
+    result = ingest.prepare(_events(), ingest.guess_mapping(_events(), "events"), "events")
+    first = ws.import_result(result, name="shop")
+    second = ws.import_result(result, name="Shop")
+    assert (first.name, second.name) == ("shop", "Shop (2)")
+    other = ws.import_result(result, name="other")
+    assert ws.rename(other.id, "shop").name == "shop (3)"
+    assert ws.rename(first.id, "shop").name == "shop"  # its own name is not taken

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.naming import clean_name, unique_name
 from analysis.schema import AnalysisError
 from analysis.store import DatasetInfo
 from ui import data, tables
-from ui.naming import clean_name, unique_name
 from ui.sidebar import Context
 from ui.text import md
 from ui.upload import PICK_KEY, report, show_error

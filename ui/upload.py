@@ -14,11 +14,11 @@ import streamlit as st
 
 from analysis import ingest
 from analysis.ingest.report import example_text
+from analysis.naming import clean_name, unique_name
 from analysis.schema import CANONICAL, DESCRIPTIONS, REQUIRED, AnalysisError, ColumnMapping
 from analysis.store import DatasetInfo
 from ui import data
 from ui.downloads import csv_download
-from ui.naming import clean_name, unique_name
 from ui.sidebar import Context
 from ui.text import md
 

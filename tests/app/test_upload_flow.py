@@ -9,9 +9,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.naming import NAME_LIMIT, unique_name
 from analysis.store import Workspace
 from tests.app.conftest import open_page, qp
-from ui.naming import NAME_LIMIT, unique_name
 
 DATA_PAGE = "pages/6_Data.py"
 CSV = (

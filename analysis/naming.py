@@ -1,6 +1,6 @@
 """Dataset names that stay unique in a workspace: a second "shop" becomes "shop (2)".
 
-Pure functions (no Streamlit), used wherever a dataset is named: import and rename.
+Pure functions, used wherever a dataset is named: the store (import, rename) and the UI.
 """
 
 from __future__ import annotations
