@@ -18,14 +18,26 @@ tied_events_note(ctx)
 
 settings = paths.controls(ctx)
 paths.render_sankey(ctx, settings)
-tabs = st.tabs(["Top paths", "Transitions", "Channel switching", "Compare segments"])
-with tabs[0]:
-    paths.render_top_paths(ctx, settings)
-with tabs[1]:
-    paths.render_transitions(ctx, settings)
-with tabs[2]:
-    paths.render_switching(ctx, settings)
-with tabs[3]:
-    settings = paths.compare_widgets(ctx, settings)
-    paths.render_comparison(ctx, settings)
-finish(ctx, settings.params())
+# Only the open tab is computed and drawn; the others keep their settings from the link.
+TABS = {"top": "Top paths", "moves": "Transitions", "channels": "Channel switching",
+        "compare": "Compare segments"}
+wanted = (ctx.url.get("tab") or ["top"])[0]
+tabs = st.tabs(list(TABS.values()), key="p_tab", on_change="rerun",
+               default=TABS.get(wanted, TABS["top"]))
+if tabs[0].open:
+    with tabs[0]:
+        paths.render_top_paths(ctx, settings)
+if tabs[1].open:
+    with tabs[1]:
+        paths.render_transitions(ctx, settings)
+if tabs[2].open:
+    with tabs[2]:
+        paths.render_switching(ctx, settings)
+if tabs[3].open:
+    with tabs[3]:
+        settings = paths.compare_widgets(ctx, settings)
+        paths.render_comparison(ctx, settings)
+else:
+    settings = paths.compare_from_url(ctx, settings)
+shown = next((key for key, tab in zip(TABS, tabs, strict=True) if tab.open), "top")
+finish(ctx, {**settings.params(), "tab": [shown] if shown != "top" else []})

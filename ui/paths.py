@@ -129,6 +129,20 @@ def group_sizes(path: str, events_id: str, filters: Filters, group_col: str) -> 
     return tuple(sizes["value"])
 
 
+def compare_from_url(ctx: Context, settings: PathSettings) -> PathSettings:
+    """The comparison's settings from the link while its tab is closed (kept in the URL)."""
+    url = ctx.url
+    attributes: dict[str, list[str]] = ctx.events.profile.get("attributes", {})
+    column = (url.get("col") or [None])[0]
+    if url.get("cmp") != ["attribute"] or column not in attributes:
+        return settings
+    values = attributes[column]
+    group_a, group_b = ((url.get(k) or [None])[0] for k in ("a", "b"))
+    return replace(settings, compare="attribute", group_col=column,
+                   group_a=group_a if group_a in values else None,
+                   group_b=group_b if group_b in values else None)
+
+
 def compare_widgets(ctx: Context, settings: PathSettings) -> PathSettings:
     """The comparison's own widgets (drawn in its tab); returns the completed settings.
 

@@ -29,7 +29,7 @@ def test_paths_page_draws_the_demo_sankey(workspace_path):
     expected = paths.sankey_links(demo.load().events)
     assert sum(sankey["data"][0]["link"]["value"]) == int(expected["customers"].sum())
     assert _qp(at, "steps") == ["5"] and _qp(at, "node") == ["touchpoint"]
-    assert len(at.dataframe) >= 2  # top paths and the comparison
+    assert any("path" in df.value.columns for df in at.dataframe)  # the top paths
 
 
 def test_paths_settings_come_from_the_url_and_stay_there(workspace_path):
@@ -37,7 +37,7 @@ def test_paths_settings_come_from_the_url_and_stay_there(workspace_path):
     dataset = _qp(first, "dataset")[0]
     at = _paths_page(dataset=dataset, steps="3", node="channel", anchor="start", at="Checkout",
                      exclude=["Payment failed"], collapse="1", cmp="attribute", col="segment",
-                     a="Premium", b="Budget")
+                     a="Premium", b="Budget", tab="compare")
     assert [e.value for e in at.exception] == []
     assert at.slider(key="p_steps").value == 3
     assert at.selectbox(key="p_node").value == "channel"
@@ -69,18 +69,20 @@ def test_moving_the_step_slider_recomputes_only_what_depends_on_it(workspace_pat
     calls = count_calls(monkeypatch, paths, ["sankey", "common_paths", "transitions",
                                              "channel_switching", "compare_transitions"])
     at = _paths_page()
-    assert calls["sankey"] == 1 and calls["transitions"] == 1
+    assert calls["sankey"] == 1 and calls["common_paths"] == 1
+    # Closed tabs are not computed until they are opened.
+    assert calls["transitions"] == calls["compare_transitions"] == 0
     before = dict(calls)
     at.slider(key="p_steps").set_value(3).run()
     assert [e.value for e in at.exception] == []
     assert calls["sankey"] == before["sankey"] + 1
     assert calls["common_paths"] == before["common_paths"] + 1
     for unchanged in ("transitions", "channel_switching", "compare_transitions"):
-        assert calls[unchanged] == before[unchanged], unchanged
+        assert calls[unchanged] == before.get(unchanged, 0), unchanged
 
 
 def test_compare_segments_defaults_to_the_two_largest_groups(workspace_path):
-    at = _paths_page(cmp="attribute", col="persona")
+    at = _paths_page(cmp="attribute", col="persona", tab="compare")
     assert [e.value for e in at.exception] == []
     sizes = demo.load().events.groupby("persona")["customer_id"].nunique()
     largest = sizes.sort_values(ascending=False).index[:2].tolist()
@@ -97,7 +99,7 @@ def test_compare_segments_defaults_to_the_two_largest_groups(workspace_path):
 
 
 def test_paths_figures_size_themselves_and_never_show_zero_hours(workspace_path):
-    at = _paths_page()
+    at = _paths_page(tab="moves")
     sankey = next(c for c in _charts(at) if c["data"][0]["type"] == "sankey")
     busiest = max(Counter(c[0] for c in sankey["data"][0]["node"]["customdata"]).values())
     margin = path_figures.SANKEY_MARGIN
@@ -108,3 +110,14 @@ def test_paths_figures_size_themselves_and_never_show_zero_hours(workspace_path)
     assert medians and not any(m.endswith(" h") and m.startswith("0") for m in medians)
     moves = next(t.value for t in at.dataframe if "median_seconds" in t.value.columns)
     assert moves["median_seconds"].map(lambda v: isinstance(v, str)).all()
+
+
+def test_closed_tabs_keep_their_settings_in_the_link(workspace_path):
+    at = _paths_page(cmp="attribute", col="persona", a="Loyalist", b="Deal hunter")
+    assert [e.value for e in at.exception] == []
+    assert _qp(at, "col") == ["persona"] and _qp(at, "a") == ["Loyalist"]
+    assert _qp(at, "tab") == []
+    opened = _paths_page(cmp="attribute", col="persona", a="Loyalist", b="Deal hunter",
+                         tab="compare")
+    assert opened.selectbox(key="p_a").value == "Loyalist"
+    assert _qp(opened, "tab") == ["compare"]
