@@ -1,0 +1,242 @@
+"""Customer lifetimes from an event log: when each customer started, when they churned or
+were last observed, and whether the lifetime ended in churn (censoring respected).
+
+The per-customer work runs as Narwhals expressions over the lazy frame, so it runs in the
+engine that holds the events (DuckDB, Polars, PySpark); only one row per customer is
+collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+
+from analysis.definitions import present_touchpoints
+from analysis.frames import canonical, require_columns, to_lazy
+from analysis.schema import ParameterError, unknown_values_error
+
+LIFETIME_COLUMNS = ["customer_id", "start", "end", "duration_days", "churned"]
+_DAY_SECONDS = 86_400.0
+
+
+def customer_lifetimes(
+    events: Any,
+    *,
+    churn_touchpoints: Sequence[str] | None = None,
+    inactivity_days: float | None = None,
+    as_of: Any = None,
+) -> pd.DataFrame:
+    """One lifetime per customer, ready for survival analysis.
+
+    A customer churned when they had one of ``churn_touchpoints`` (the lifetime ends at its
+    first occurrence) or, with ``inactivity_days``, when their last event came more than that
+    many days before ``as_of`` (the lifetime ends at the last event). Both rules may be given;
+    the first one to apply wins. Everyone else is censored at ``as_of``: still a customer as
+    far as the data can tell. Events after ``as_of`` are ignored, as if the data ended there.
+
+    A customers table with ready ``duration`` (days) and ``churned`` columns is accepted too
+    (and no event log needed); its ``start``/``end`` are then missing (NaT).
+
+    Parameters
+    ----------
+    events : pandas, Polars, DuckDB or PySpark frame
+        Events in canonical columns (customer_id, timestamp, touchpoint), or a customers
+        table with customer_id, duration and churned.
+    churn_touchpoints : sequence of str, optional
+        Touchpoints that mean the customer left (cancel, close account…).
+    inactivity_days : float, optional
+        Churn after more than this many days without an event before ``as_of``.
+    as_of : date, datetime or str, optional
+        The observation date; default the last event in the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id; start (first event); end (churn time, or ``as_of`` when censored);
+        duration_days (end − start in days, fractional); churned (bool; False = censored).
+        One row per customer with an event on or before ``as_of``, sorted by customer_id.
+
+    Raises
+    ------
+    UnknownValueError
+        A churn touchpoint the data does not have.
+    ParameterError
+        ``inactivity_days`` not positive, or ``as_of`` before the first event.
+    """
+    names = to_lazy(events).collect_schema().names()
+    if "timestamp" not in names and {"duration", "churned"} <= set(names):
+        return _from_customers(events)
+    lf = canonical(events, "events")
+    days = _check_days(inactivity_days)
+    churn = _check_touchpoints(lf, churn_touchpoints)
+    lf = _as_datetime_column(lf)
+    first, last = lf.select(
+        nw.col("timestamp").min().alias("first"), nw.col("timestamp").max().alias("last")
+    ).collect().row(0)
+    if first is None or pd.isna(first):
+        return _empty()
+    cutoff = _check_as_of(as_of, pd.Timestamp(first), pd.Timestamp(last))
+    per_customer = _per_customer(lf, churn, cutoff)
+    return _assign_ends(per_customer, days, cutoff)
+
+
+def _check_days(inactivity_days: Any) -> float | None:
+    if inactivity_days is None:
+        return None
+    ok = isinstance(inactivity_days, int | float | np.integer | np.floating)
+    if isinstance(inactivity_days, bool) or not ok or not inactivity_days > 0:
+        raise ParameterError(
+            f"inactivity_days must be a positive number of days, not {inactivity_days!r}.",
+            "Pass for example inactivity_days=90, or None to use churn touchpoints only.",
+        )
+    return float(inactivity_days)
+
+
+def _check_touchpoints(lf: nw.LazyFrame, given: Sequence[str] | None) -> list[str]:
+    if given is None:
+        return []
+    if isinstance(given, str):
+        given = [given]
+    churn = [str(t) for t in given]
+    if churn:
+        present = present_touchpoints(lf)
+        unknown = [t for t in churn if t not in set(present)]
+        if unknown:
+            raise unknown_values_error("churn touchpoint", unknown, present)
+    return churn
+
+
+def _as_datetime_column(lf: nw.LazyFrame) -> nw.LazyFrame:
+    """Date-only timestamps become midnight datetimes, so arithmetic is the same for both."""
+    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
+        return lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
+    return lf
+
+
+def _check_as_of(as_of: Any, first: pd.Timestamp, last: pd.Timestamp) -> pd.Timestamp:
+    if as_of is None:
+        return last
+    dated = isinstance(as_of, str | date | datetime | np.datetime64)
+    try:
+        value = pd.Timestamp(as_of) if dated else None
+    except ValueError:
+        value = None
+    if value is None or pd.isna(value):
+        raise ParameterError(
+            f"as_of must be a date, a datetime or an ISO date string, not {as_of!r}.",
+            "Pass for example as_of='2024-06-30', or None for the last event in the data.",
+        )
+    if value.tzinfo is not None:
+        value = value.tz_convert("UTC").tz_localize(None)
+    if value < first:
+        raise ParameterError(
+            f"as_of {value} is before the first event ({first}); nobody was a customer yet.",
+            f"Pass a date between {first.date()} and {last.date()}, or None.",
+        )
+    return value
+
+
+def _per_customer(lf: nw.LazyFrame, churn: list[str], cutoff: pd.Timestamp) -> pd.DataFrame:
+    """customer_id, start, last, churn_at (first churn touchpoint or null), collected."""
+    is_churn = nw.col("touchpoint").cast(nw.String).is_in(churn or [""])
+    return (
+        lf.filter(nw.col("timestamp") <= nw.lit(cutoff.to_pydatetime()))
+        .select(
+            nw.col("customer_id").cast(nw.String),
+            "timestamp",
+            nw.when(is_churn).then(nw.col("timestamp")).alias("_churn_at"),
+        )
+        .group_by("customer_id")
+        .agg(
+            nw.col("timestamp").min().alias("start"),
+            nw.col("timestamp").max().alias("last"),
+            nw.col("_churn_at").min().alias("churn_at"),
+        )
+        .collect()
+        .to_pandas()
+    )
+
+
+def _assign_ends(per: pd.DataFrame, days: float | None, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """End and churn flag per customer: churn touchpoint first, then inactivity, else
+    censored at ``cutoff``."""
+    if per.empty:
+        return _empty()
+    start = _naive(per["start"])
+    last = _naive(per["last"])
+    churn_at = _naive(per["churn_at"])
+    by_touchpoint = churn_at.notna()
+    quiet = pd.Series(False, index=per.index)
+    if days is not None:
+        quiet = last < cutoff - pd.Timedelta(days=days)
+    end = churn_at.where(by_touchpoint, last.where(quiet, cutoff))
+    out = pd.DataFrame({
+        "customer_id": per["customer_id"].astype(str),
+        "start": start,
+        "end": end,
+        "duration_days": (end - start).dt.total_seconds() / _DAY_SECONDS,
+        "churned": (by_touchpoint | quiet).astype(bool),
+    })
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _naive(values: pd.Series) -> pd.Series:
+    out = pd.to_datetime(values)
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.astype("datetime64[us]")
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": pd.Series(dtype=str),
+        "start": pd.Series(dtype="datetime64[us]"),
+        "end": pd.Series(dtype="datetime64[us]"),
+        "duration_days": pd.Series(dtype=float),
+        "churned": pd.Series(dtype=bool),
+    })
+
+
+def _from_customers(customers: Any) -> pd.DataFrame:
+    """Lifetimes from a customers table with ready ``duration`` (days) and ``churned``."""
+    lf = to_lazy(customers)
+    require_columns(lf, ("customer_id", "duration", "churned"), "A customers table")
+    raw = lf.select("customer_id", "duration", "churned").collect().to_pandas()
+    duration = pd.to_numeric(raw["duration"], errors="coerce")
+    bad = duration.isna() | (duration < 0)
+    if bad.any():
+        raise ParameterError(
+            f"{int(bad.sum())} customer(s) have a missing, non-numeric or negative duration "
+            f"(for example customer {raw.loc[bad, 'customer_id'].iloc[0]!r}).",
+            "Give every customer a duration in days ≥ 0, or drop those rows first.",
+        )
+    out = pd.DataFrame({
+        "customer_id": raw["customer_id"].astype(str),
+        "start": pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"),
+        "end": pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]"),
+        "duration_days": duration.astype(float),
+        "churned": _as_bool(raw["churned"]),
+    })
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+_TRUE = {"true", "1", "yes", "y", "t", "1.0"}
+_FALSE = {"false", "0", "no", "n", "f", "0.0"}
+
+
+def _as_bool(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(bool)
+    text = values.astype(str).str.strip().str.lower()
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise ParameterError(
+            f"The churned column holds {values[bad].iloc[0]!r}, which is not true/false.",
+            "Use true/false, 1/0 or yes/no for churned.",
+        )
+    return text.isin(_TRUE)
