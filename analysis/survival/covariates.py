@@ -1,0 +1,130 @@
+"""Per-customer covariates built from the journey, for the Cox model of churn.
+
+Everything is Narwhals over the lazy events frame (DuckDB by default), in the engine that
+holds the events; only the result, one row per customer, is collected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import narwhals as nw
+import pandas as pd
+
+from analysis.frames import canonical, require_columns
+from analysis.journeys import order_columns, with_order_key
+from analysis.schema import CANONICAL, EVENT_SEQ, ParameterError
+
+TOUCHED_PREFIX = "touched: "
+_KEY = "_order_key"
+
+
+def journey_covariates(
+    events: Any, *, top_touchpoints: int = 10, feedback: Any = None
+) -> pd.DataFrame:
+    """One row of journey features per customer, ready to join with their lifetimes.
+
+    Parameters
+    ----------
+    events : pandas, Polars, DuckDB or PySpark frame
+        Events in canonical columns; extra text columns (segment, persona, region…) become
+        attributes.
+    top_touchpoints : int
+        How many of the touchpoints reached by the most customers get a "touched: X" flag
+        (ties go to the first name in alphabetical order).
+    feedback : frame, optional
+        Canonical feedback with customer_id and score; adds each customer's mean score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        customer_id; first_touchpoint (of the customer's first event, in journey order:
+        timestamp, then file order); first_channel and n_channels (distinct non-missing
+        channels) when the events have a channel; one column per attribute (the customer's
+        first non-missing value, in journey order); ``touched: X`` (1 when the customer had
+        touchpoint X at least once, else 0); mean_score (mean of the customer's feedback
+        scores, whatever their scale; missing without feedback) when ``feedback`` is given.
+        Every customer with an event has one row.
+    """
+    if isinstance(top_touchpoints, bool) or not isinstance(top_touchpoints, int) or (
+            top_touchpoints < 0):
+        raise ParameterError(f"top_touchpoints={top_touchpoints!r} is not a count.",
+                             "Use 0 or a positive whole number such as 10.")
+    lf = canonical(events, "events")
+    names = lf.collect_schema().names()
+    lf = with_order_key(lf, order_columns(names), _KEY)
+    lf = lf.with_columns(nw.col("touchpoint").cast(nw.String))
+    table = lf.select("customer_id").unique()
+    table = table.join(_first_value(lf, "touchpoint", "first_touchpoint"),
+                       on="customer_id", how="left")
+    if "channel" in names:
+        table = table.join(_first_value(lf, "channel", "first_channel"), on="customer_id",
+                           how="left")
+        table = table.join(_channel_count(lf), on="customer_id", how="left")
+    for column in _attribute_columns(lf):
+        table = table.join(_first_value(lf, column, column), on="customer_id", how="left")
+    touchpoints = _top_touchpoints(lf, top_touchpoints)
+    if touchpoints:
+        table = table.join(_touched_flags(lf, touchpoints), on="customer_id", how="left")
+    out = table.collect().to_pandas()
+    if "n_channels" in out:
+        out["n_channels"] = out["n_channels"].fillna(0).astype("int64")
+    for name in touchpoints:
+        column = TOUCHED_PREFIX + name
+        out[column] = out[column].fillna(0).astype("int64")
+    if feedback is not None:
+        out = out.merge(_mean_scores(feedback), on="customer_id", how="left")
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _first_value(lf: nw.LazyFrame, column: str, alias: str) -> nw.LazyFrame:
+    """customer_id and the value of ``column`` at the customer's first event that has one."""
+    present = lf.filter(~nw.col(column).is_null())
+    first = nw.col(_KEY).min().over("customer_id")
+    return (present.with_columns(first.alias("_first"))
+            .filter(nw.col(_KEY) == nw.col("_first"))
+            .select("customer_id", nw.col(column).cast(nw.String).alias(alias)))
+
+
+def _channel_count(lf: nw.LazyFrame) -> nw.LazyFrame:
+    return (lf.filter(~nw.col("channel").is_null())
+            .group_by("customer_id")
+            .agg(nw.col("channel").cast(nw.String).n_unique().alias("n_channels")))
+
+
+def _attribute_columns(lf: nw.LazyFrame) -> list[str]:
+    """Extra text columns of the events: customer attributes such as segment or region."""
+    known = {*CANONICAL["events"], EVENT_SEQ, _KEY}
+    schema = lf.collect_schema()
+    text = (nw.String, nw.Categorical, nw.Enum)
+    return [name for name, dtype in schema.items()
+            if name not in known and isinstance(dtype, text)]
+
+
+def _top_touchpoints(lf: nw.LazyFrame, top: int) -> list[str]:
+    """The ``top`` touchpoints reached by the most customers."""
+    if top == 0:
+        return []
+    reach = (lf.filter(~nw.col("touchpoint").is_null())
+             .group_by("touchpoint")
+             .agg(nw.col("customer_id").n_unique().alias("customers"))
+             .collect().to_pandas())
+    reach = reach.sort_values(["customers", "touchpoint"], ascending=[False, True])
+    return [str(name) for name in reach["touchpoint"].head(top)]
+
+
+def _touched_flags(lf: nw.LazyFrame, touchpoints: list[str]) -> nw.LazyFrame:
+    flags = [(nw.col("touchpoint") == name).cast(nw.Int64).max().alias(TOUCHED_PREFIX + name)
+             for name in touchpoints]
+    return lf.filter(~nw.col("touchpoint").is_null()).group_by("customer_id").agg(*flags)
+
+
+def _mean_scores(feedback: Any) -> pd.DataFrame:
+    """customer_id and mean_score, aggregated in the feedback's own engine."""
+    fb = canonical(feedback, "feedback")
+    require_columns(fb, ["customer_id", "score"], "Linking feedback to customers")
+    means = (fb.filter(~nw.col("score").is_null() & ~nw.col("customer_id").is_null())
+             .group_by("customer_id")
+             .agg(nw.col("score").cast(nw.Float64).mean().alias("mean_score"))
+             .collect().to_pandas())
+    return means

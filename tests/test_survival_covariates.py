@@ -1,0 +1,80 @@
+"""journey_covariates: first channel and touchpoint, flags, channel counts, attributes and
+feedback scores on a hand-built journey; pandas and DuckDB agree."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+
+from analysis.schema import MissingColumnError, ParameterError
+from analysis.survival.covariates import journey_covariates
+
+
+@pytest.fixture
+def events() -> pd.DataFrame:
+    # a: starts with an ad (no channel) then visits on the web the same day, app later;
+    # b: store only; c: one web visit. Segment is known late for b and never for c.
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", "c"],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-03",
+                                     "2024-01-02", "2024-01-05", "2024-01-01"]),
+        "touchpoint": ["ad", "visit", "cancel", "visit", "buy", "visit"],
+        "channel": [None, "web", "app", "store", "store", "web"],
+        "segment": [None, "gold", "silver", None, "basic", None],
+    })
+
+
+@pytest.fixture
+def feedback() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ["a", "a", "b", "x"],
+                         "timestamp": pd.to_datetime(["2024-01-02"] * 4),
+                         "score": [4.0, 2.0, 5.0, 1.0]})
+
+
+def test_hand_built_journey(events, feedback):
+    out = journey_covariates(events, top_touchpoints=2, feedback=feedback)
+    assert list(out.columns) == ["customer_id", "first_touchpoint", "first_channel",
+                                 "n_channels", "segment", "touched: visit", "touched: ad",
+                                 "mean_score"]
+    rows = {r[0]: r[1:] for r in out.itertuples(index=False)}
+    # visit reaches 3 customers; ad, buy, cancel 1 each: ad wins the tie alphabetically.
+    assert rows["a"][:6] == ("ad", "web", 2, "gold", 1, 1)
+    assert rows["b"][:6] == ("visit", "store", 1, "basic", 1, 0)
+    assert rows["c"][:3] == ("visit", "web", 1) and pd.isna(rows["c"][3])
+    assert rows["c"][4:6] == (1, 0)
+    assert rows["a"][6] == 3.0 and rows["b"][6] == 5.0 and pd.isna(rows["c"][6])
+    assert len(out) == 3  # feedback-only customer x does not add a row
+
+
+def test_ties_keep_file_order(events):
+    swapped = events.iloc[[1, 0, 2, 3, 4, 5]].reset_index(drop=True)
+    out = journey_covariates(swapped, top_touchpoints=0).set_index("customer_id")
+    assert out.loc["a", "first_touchpoint"] == "visit"
+    assert not any(c.startswith("touched: ") for c in out.columns)
+
+
+def test_pandas_duckdb_and_polars_inputs_agree(events, feedback):
+    expected = journey_covariates(events, feedback=feedback)
+    relation = duckdb.connect().from_df(events.assign(event_seq=range(len(events))))
+    pd.testing.assert_frame_equal(journey_covariates(relation, feedback=feedback), expected)
+    polars_out = journey_covariates(pl.from_pandas(events), feedback=pl.from_pandas(feedback))
+    pd.testing.assert_frame_equal(polars_out, expected)
+
+
+def test_without_channel_or_attributes():
+    ev = pd.DataFrame({"customer_id": [1, 1, 2],
+                       "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]),
+                       "touchpoint": ["x", "y", "y"]})
+    out = journey_covariates(ev)
+    assert list(out.columns) == ["customer_id", "first_touchpoint", "touched: y", "touched: x"]
+    assert out["first_touchpoint"].tolist() == ["x", "y"]
+
+
+def test_bad_input_raises(events):
+    with pytest.raises(ParameterError):
+        journey_covariates(events, top_touchpoints=-1)
+    with pytest.raises(MissingColumnError):
+        journey_covariates(events, feedback=pd.DataFrame({"timestamp": events["timestamp"],
+                                                          "score": 1.0}))
