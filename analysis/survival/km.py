@@ -109,6 +109,8 @@ def kaplan_meier(
     summary = pd.DataFrame(
         [_summary_row(g, tables[g], by_group[g], horizons, rmst_horizon) for g in groups]
     )
+    if weights is None:  # counts of customers are whole numbers
+        summary = summary.astype({"customers": "int64", "churned": "int64"})
     logrank_p = logrank_test(list(tables.values())) if len(groups) > 1 else None
     pairwise = _pairwise(tables) if len(groups) > 2 else pd.DataFrame(columns=PAIRWISE_COLUMNS)
     status, message = _status(summary, by, len(groups))
