@@ -212,28 +212,36 @@ def stage_order(lf: nw.LazyFrame) -> list[str]:
         .group_by("customer_id", "stage")
         .agg(nw.col("timestamp").min().alias("_first"))
     )
-    pairs = (
-        firsts.join(firsts, on="customer_id", suffix="_other")
-        .filter(nw.col("stage") != nw.col("stage_other"))
-        .with_columns(
-            (nw.col("_first") < nw.col("_first_other")).cast(nw.Int64).alias("before"),
-            (nw.col("_first") > nw.col("_first_other")).cast(nw.Int64).alias("after"),
-        )
-        .group_by("stage", "stage_other")
-        .agg(nw.col("before").sum(), nw.col("after").sum())
-        .collect()
-        .to_pandas()
-    )
     reach = firsts.group_by("stage").agg(nw.len().alias("_n")).collect().to_pandas()
-    won = {s: [] for s in reach["stage"].astype(str)}
-    for stage, before, after in zip(pairs["stage"], pairs["before"], pairs["after"],
-                                    strict=True):
-        won[str(stage)].append(0.5 + 0.5 * np.sign(before - after))
-    score = {s: float(np.mean(w)) if w else 0.5 for s, w in won.items()}
+    score = precedence_scores(firsts, "stage", reach["stage"].astype(str))
     customers = dict(zip(reach["stage"].astype(str), reach["_n"], strict=True))
     vocabulary = {s: i for i, s in enumerate(STAGE_VOCABULARY)}
     return sorted(score, key=lambda s: (-score[s], vocabulary.get(s.lower(), len(vocabulary)),
                                         -customers[s], s))
+
+
+def precedence_scores(firsts: nw.LazyFrame, name: str, names: Iterable[str]) -> dict[str, float]:
+    """For each name, the share of its pairings it wins (a tie counts half; 0.5 when unpaired).
+
+    ``firsts`` holds one row per (customer_id, ``name``) with ``_first``, when the customer
+    first did it; of two names, the one most customers who did both did first wins the pair.
+    """
+    pairs = (
+        firsts.join(firsts, on="customer_id", suffix="_other")
+        .filter(nw.col(name) != nw.col(f"{name}_other"))
+        .with_columns(
+            (nw.col("_first") < nw.col("_first_other")).cast(nw.Int64).alias("before"),
+            (nw.col("_first") > nw.col("_first_other")).cast(nw.Int64).alias("after"),
+        )
+        .group_by(name, f"{name}_other")
+        .agg(nw.col("before").sum(), nw.col("after").sum())
+        .collect()
+        .to_pandas()
+    )
+    won: dict[str, list[float]] = {str(n): [] for n in names}
+    for node, before, after in zip(pairs[name], pairs["before"], pairs["after"], strict=True):
+        won[str(node)].append(0.5 + 0.5 * float(np.sign(before - after)))
+    return {n: float(np.mean(w)) if w else 0.5 for n, w in won.items()}
 
 
 def churned(lf: nw.LazyFrame, churn: Sequence[str], inactivity_days: int | None) -> nw.Expr:

@@ -15,6 +15,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from analysis.definitions import precedence_scores
 from analysis.frames import canonical, materialize
 from analysis.journeys import MISSING_NODE, check_touchpoints, journeys
 from analysis.schema import ParameterError
@@ -144,18 +145,7 @@ def _usual_path(rows: nw.LazyFrame, most: int, *, at_least: int) -> list[str]:
 
 def _in_usual_order(firsts: nw.LazyFrame, chosen: pd.DataFrame) -> list[str]:
     """``chosen`` names ranked by the share of pairwise precedences they win."""
-    pairs = (
-        firsts.join(firsts, on="customer_id", suffix="_other")
-        .filter(nw.col("node") != nw.col("node_other"))
-        .group_by("node", "node_other")
-        .agg((nw.col("_first") < nw.col("_first_other")).cast(nw.Int64).sum().alias("won"),
-             (nw.col("_first") > nw.col("_first_other")).cast(nw.Int64).sum().alias("lost"))
-        .collect().to_pandas()
-    )
-    wins: dict[str, list[float]] = {str(n): [] for n in chosen["node"]}
-    for node, won, lost in zip(pairs["node"], pairs["won"], pairs["lost"], strict=True):
-        wins[str(node)].append(0.5 + 0.5 * float(np.sign(won - lost)))
-    score = {n: float(np.mean(w)) if w else 0.5 for n, w in wins.items()}
+    score = precedence_scores(firsts, "node", chosen["node"])
     info = {str(n): (float(m), -int(c)) for n, m, c in zip(
         chosen["node"], chosen["_mean"], chosen["customers"], strict=True)}
     return sorted(score, key=lambda n: (-score[n], *info[n], n))
