@@ -28,6 +28,8 @@ PH_COLUMNS = ["covariate", "p_value"]
 #: A coefficient this large (hazard ratio above ~22,000) only comes from separated data.
 _MAX_ABS_COEF = 10.0
 _PH_ALPHA = 0.05
+_NONE = pd.Series(dtype=float)
+_MAX_CONCORDANCE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,30 @@ class CoxResult:
     message: str
 
 
+@dataclass(frozen=True)
+class CoxFit:
+    """A fitted model with the rows it saw, for predictions (the at-risk list).
+
+    ``result``: the :class:`CoxResult`. ``rows``: the complete rows (the requested columns,
+    original order, one per customer); ``design``: their model matrix (same index);
+    ``coefficients``: log hazard ratio per design column (empty when degenerate);
+    ``means``: each design column's mean over the fitted rows (the "average customer").
+    """
+
+    result: CoxResult
+    rows: pd.DataFrame
+    design: pd.DataFrame
+    coefficients: pd.Series
+    means: pd.Series
+
+
 def cox_hazards(
     lifetimes: Any,
     *,
     covariates: Sequence[str],
     duration_col: str = "duration_days",
     event_col: str = "churned",
+    weights: str | None = None,
     penalizer: float = 0.0,
     max_rows: int | None = None,
     random_state: int = 0,
@@ -78,6 +98,11 @@ def cox_hazards(
         with one value is dropped and the message says so.
     duration_col, event_col : str
         Time to churn or censoring, and whether the lifetime ended in churn.
+    weights : str, optional
+        A column of positive case weights: how many identical customers a row stands for,
+        so aggregated counts fit like the rows they count (tied times use lifelines'
+        weighted Efron correction, which can differ from the expanded rows in the fourth
+        decimal). Concordance is then weighted too.
     penalizer : float
         L2 penalty on the coefficients (0: the plain partial likelihood); a small value
         (0.01–0.1) helps with many or correlated covariates.
@@ -95,30 +120,67 @@ def cox_hazards(
     Raises
     ------
     MissingColumnError
-        A covariate, duration or churn column the table does not have.
+        A covariate, duration, churn or weights column the table does not have.
     ParameterError
-        No covariates, a negative penalizer or a ``max_rows`` below 2.
+        No covariates, a negative penalizer, a ``max_rows`` below 2 or weights that are not
+        positive.
     """
+    return fit_cox(lifetimes, covariates=covariates, duration_col=duration_col,
+                   event_col=event_col, weights=weights, penalizer=penalizer,
+                   max_rows=max_rows, random_state=random_state).result
+
+
+def fit_cox(
+    lifetimes: Any,
+    *,
+    covariates: Sequence[str],
+    duration_col: str = "duration_days",
+    event_col: str = "churned",
+    weights: str | None = None,
+    penalizer: float = 0.0,
+    max_rows: int | None = None,
+    random_state: int = 0,
+    keep: Sequence[str] = (),
+) -> CoxFit:
+    """:func:`cox_hazards` that also returns the design and coefficients; ``keep`` names
+    extra columns (such as customer_id) carried along in ``rows``."""
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     _check_parameters(covariates, penalizer, max_rows)
-    data = _collect(lifetimes, covariates, duration_col, event_col)
+    data = _collect(lifetimes, [*covariates, *keep], duration_col, event_col, weights)
     notes: list[str] = []
-    complete = data.dropna()
+    complete = data.dropna(subset=[c for c in data.columns if c not in keep])
     if len(complete) < len(data):
         notes.append(f"{len(data) - len(complete):,} rows with missing values were left out.")
-    sampled = max_rows is not None and len(complete) > max_rows
-    if sampled:
-        complete = complete.sample(n=max_rows, random_state=random_state)
-        notes.append(f"Fitted on a random sample of {max_rows:,} of {len(data):,} rows.")
-    design, dropped = _design(complete, covariates)
+    counts = None if weights is None else _check_weights(complete[weights], weights)
+    design, dropped = _design(complete, covariates, counts)
+    design.index = complete.index
     if dropped:
         notes.append(f"Left out {', '.join(dropped)}: the same value for every customer.")
-    design[duration_col] = complete[duration_col].astype(float).to_numpy()
-    design[event_col] = complete[event_col].astype(bool).astype(int).to_numpy()
-    problem = _degenerate_reason(design, duration_col, event_col)
+    design[duration_col] = complete[duration_col].astype(float)
+    design[event_col] = complete[event_col].astype(bool).astype(int)
+    if counts is not None:
+        design[weights] = counts
+    fitted = design
+    sampled = max_rows is not None and len(design) > max_rows
+    if sampled:
+        fitted = design.sample(n=max_rows, random_state=random_state)
+        notes.append(f"Fitted on a random sample of {max_rows:,} of {len(data):,} rows.")
+    problem = _degenerate_reason(fitted, duration_col, event_col, weights)
     if problem:
-        return _degenerate(" ".join([problem, *notes]), len(design), sampled)
-    return _fit(design, duration_col, event_col, penalizer, notes, sampled)
+        result = _degenerate(" ".join([problem, *notes]), len(fitted), sampled)
+        return CoxFit(result, complete, design, pd.Series(dtype=float), pd.Series(dtype=float))
+    result, coefficients = _fit(fitted, duration_col, event_col, weights, penalizer, notes,
+                                sampled)
+    terms = [c for c in design.columns if c not in (duration_col, event_col, weights)]
+    return CoxFit(result, complete, design[terms], coefficients, fitted[terms].mean())
+
+
+def _check_weights(values: pd.Series, name: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    if not (numbers > 0).all():
+        raise ParameterError(f"The weights column {name!r} has values that are not positive.",
+                             "Use positive numbers (row counts) as weights, or no weights.")
+    return numbers
 
 
 def _check_parameters(covariates: list[str], penalizer: float, max_rows: int | None) -> None:
@@ -131,12 +193,13 @@ def _check_parameters(covariates: list[str], penalizer: float, max_rows: int | N
         raise ParameterError(f"max_rows={max_rows} is too small.", "Use None or at least 2.")
 
 
-def _collect(lifetimes: Any, covariates: list[str], duration_col: str,
-             event_col: str) -> pd.DataFrame:
+def _collect(lifetimes: Any, covariates: list[str], duration_col: str, event_col: str,
+             weights: str | None) -> pd.DataFrame:
     """The needed columns as pandas (one row per customer, so small enough)."""
     frame = to_lazy(lifetimes)
     names = frame.collect_schema().names()
-    wanted = list(dict.fromkeys([duration_col, event_col, *covariates]))
+    extra = [weights] if weights is not None else []
+    wanted = list(dict.fromkeys([duration_col, event_col, *extra, *covariates]))
     missing = [c for c in wanted if c not in names]
     if missing:
         raise MissingColumnError(
@@ -146,8 +209,10 @@ def _collect(lifetimes: Any, covariates: list[str], duration_col: str,
     return frame.select(wanted).collect().to_pandas()
 
 
-def _design(data: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """The model matrix: numeric columns as they are, text one-hot against its mode."""
+def _design(data: pd.DataFrame, covariates: list[str],
+            weights: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The model matrix: numeric columns as they are, text one-hot against its mode (the
+    value with the largest total weight when rows carry weights)."""
     columns: dict[str, np.ndarray] = {}
     dropped = []
     for name in covariates:
@@ -158,7 +223,8 @@ def _design(data: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, li
             columns[name] = values.astype(float).to_numpy()
         else:
             text = values.astype(str)
-            counts = text.value_counts()
+            counts = (text.value_counts() if weights is None
+                      else weights.groupby(text.to_numpy()).sum())
             # The most frequent value is the reference; ties go to the first name in order.
             reference = min(counts.index[counts == counts.max()])
             for level in sorted(set(counts.index) - {reference}):
@@ -166,8 +232,9 @@ def _design(data: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, li
     return pd.DataFrame(columns, index=range(len(data))), dropped
 
 
-def _degenerate_reason(design: pd.DataFrame, duration_col: str, event_col: str) -> str:
-    n_covariates = design.shape[1] - 2
+def _degenerate_reason(design: pd.DataFrame, duration_col: str, event_col: str,
+                       weights: str | None) -> str:
+    n_covariates = design.shape[1] - (2 if weights is None else 3)
     events = int(design[event_col].sum())
     if len(design) == 0:
         return "No rows to fit."
@@ -191,8 +258,8 @@ def _degenerate(message: str, n: int, sampled: bool) -> CoxResult:
     )
 
 
-def _fit(design: pd.DataFrame, duration_col: str, event_col: str, penalizer: float,
-         notes: list[str], sampled: bool) -> CoxResult:
+def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str | None,
+         penalizer: float, notes: list[str], sampled: bool) -> tuple[CoxResult, pd.Series]:
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
@@ -200,11 +267,12 @@ def _fit(design: pd.DataFrame, duration_col: str, event_col: str, penalizer: flo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            fitter.fit(design, duration_col=duration_col, event_col=event_col)
+            fitter.fit(design, duration_col=duration_col, event_col=event_col,
+                       weights_col=weights)
         except (ConvergenceError, np.linalg.LinAlgError, ValueError, ZeroDivisionError) as err:
             reason = ("The model did not converge (the covariates may separate churners "
                       f"from the others perfectly, or be collinear): {err}".split("\n")[0])
-            return _degenerate(" ".join([reason, *notes]), len(design), sampled)
+            return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE
     summary = fitter.summary
     separated = summary.index[(summary["coef"].abs() > _MAX_ABS_COEF)
                               | ~np.isfinite(summary["se(coef)"])].tolist()
@@ -212,13 +280,42 @@ def _fit(design: pd.DataFrame, duration_col: str, event_col: str, penalizer: flo
         reason = (f"{', '.join(map(str, separated))} separate(s) churners from the others "
                   "(almost) perfectly, so the hazard ratio is unbounded. Leave it out or "
                   "use a penalizer.")
-        return _degenerate(" ".join([reason, *notes]), len(design), sampled)
+        return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE
     ph_test, ph_message = _ph_check(fitter, design)
-    return CoxResult(
-        table=_table(summary), concordance=float(fitter.concordance_index_), ph_test=ph_test,
+    concordance = float(fitter.concordance_index_)
+    if weights is not None:
+        concordance = weighted_concordance(
+            design[duration_col].to_numpy(), fitter.predict_log_partial_hazard(design),
+            design[event_col].to_numpy(), design[weights].to_numpy())
+    result = CoxResult(
+        table=_table(summary), concordance=concordance, ph_test=ph_test,
         ph_message=ph_message, n=len(design), sampled=sampled, status="ok",
         message=" ".join(notes),
     )
+    return result, fitter.params_.astype(float)
+
+
+def weighted_concordance(times: Any, risk: Any, events: Any, weights: Any) -> float:
+    """Harrell's C with case weights: each comparable pair counts ``w_i * w_j``.
+
+    A pair is comparable when customer i churned before j's time (or at the same time as j's
+    censoring); it is concordant when i's predicted ``risk`` is higher, half when equal.
+    With unit weights this equals lifelines' ``concordance_index`` (checked in the tests).
+    Quadratic in the rows, meant for aggregated data; NaN above 20,000 rows.
+    """
+    t = np.asarray(times, dtype=float)
+    r = np.asarray(risk, dtype=float)
+    e = np.asarray(events, dtype=bool)
+    w = np.asarray(weights, dtype=float)
+    if len(t) > _MAX_CONCORDANCE_ROWS:
+        return float("nan")
+    agree = total = 0.0
+    for i in np.flatnonzero(e):
+        later = (t > t[i]) | ((t == t[i]) & ~e)
+        pair = w[i] * w[later]
+        total += pair.sum()
+        agree += (pair * ((r[later] < r[i]) + 0.5 * (r[later] == r[i]))).sum()
+    return float(agree / total) if total > 0 else float("nan")
 
 
 def _table(summary: pd.DataFrame) -> pd.DataFrame:
