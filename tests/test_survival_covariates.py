@@ -36,14 +36,15 @@ def feedback() -> pd.DataFrame:
 def test_hand_built_journey(events, feedback):
     out = journey_covariates(events, top_touchpoints=2, feedback=feedback)
     assert list(out.columns) == ["customer_id", "first_touchpoint", "first_channel",
-                                 "n_channels", "segment", "touched: visit", "touched: ad",
+                                 "n_channels", "segment", "touched: ad", "touched: buy",
                                  "mean_score"]
     rows = {r[0]: r[1:] for r in out.itertuples(index=False)}
-    # visit reaches 3 customers; ad, buy, cancel 1 each: ad wins the tie alphabetically.
-    assert rows["a"][:6] == ("ad", "web", 2, "gold", 1, 1)
-    assert rows["b"][:6] == ("visit", "store", 1, "basic", 1, 0)
+    # visit reaches every customer (no flag: it would be 1 for all); ad, buy, cancel reach one
+    # each: ad and buy win the tie alphabetically.
+    assert rows["a"][:6] == ("ad", "web", 2, "gold", 1, 0)
+    assert rows["b"][:6] == ("visit", "store", 1, "basic", 0, 1)
     assert rows["c"][:3] == ("visit", "web", 1) and pd.isna(rows["c"][3])
-    assert rows["c"][4:6] == (1, 0)
+    assert rows["c"][4:6] == (0, 0)
     assert rows["a"][6] == 3.0 and rows["b"][6] == 5.0 and pd.isna(rows["c"][6])
     assert len(out) == 3  # feedback-only customer x does not add a row
 
@@ -68,8 +69,15 @@ def test_without_channel_or_attributes():
                        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]),
                        "touchpoint": ["x", "y", "y"]})
     out = journey_covariates(ev)
-    assert list(out.columns) == ["customer_id", "first_touchpoint", "touched: y", "touched: x"]
+    # y reaches both customers, so only x gets a flag.
+    assert list(out.columns) == ["customer_id", "first_touchpoint", "touched: x"]
     assert out["first_touchpoint"].tolist() == ["x", "y"]
+
+
+def test_excluded_touchpoints_get_no_flag(events):
+    out = journey_covariates(events, top_touchpoints=5, exclude=["cancel"])
+    assert [c for c in out.columns if c.startswith("touched: ")] == ["touched: ad",
+                                                                     "touched: buy"]
 
 
 def test_bad_input_raises(events):

@@ -6,16 +6,30 @@ hazard ratios and the per-customer covariates built from journeys.
 >>> survival.kaplan_meier(lifetimes, by="segment").summary              # doctest: +SKIP
 """
 
-from analysis.survival.covariates import journey_covariates
+from analysis.survival.at_risk import AtRiskResult, at_risk, churn_table, covariate_label
+from analysis.survival.cohorts import CohortResult, cohort_retention
+from analysis.survival.covariates import TOUCHED_PREFIX, journey_covariates
 from analysis.survival.cox import CoxResult, cox_hazards
 from analysis.survival.km import KMResult, kaplan_meier
 from analysis.survival.lifetimes import customer_lifetimes
+from analysis.survival.population import from_first
+from analysis.survival.winback import WinBackResult, win_back
 
 __all__ = [
+    "TOUCHED_PREFIX",
+    "AtRiskResult",
+    "CohortResult",
     "CoxResult",
     "KMResult",
+    "WinBackResult",
+    "at_risk",
+    "churn_table",
+    "cohort_retention",
+    "covariate_label",
     "cox_hazards",
     "customer_lifetimes",
+    "from_first",
     "journey_covariates",
     "kaplan_meier",
+    "win_back",
 ]

@@ -6,6 +6,7 @@ holds the events; only the result, one row per customer, is collected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import narwhals as nw
@@ -20,7 +21,8 @@ _KEY = "_order_key"
 
 
 def journey_covariates(
-    events: Any, *, top_touchpoints: int = 10, feedback: Any = None
+    events: Any, *, top_touchpoints: int = 10, feedback: Any = None,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row of journey features per customer, ready to join with their lifetimes.
 
@@ -31,9 +33,13 @@ def journey_covariates(
         attributes.
     top_touchpoints : int
         How many of the touchpoints reached by the most customers get a "touched: X" flag
-        (ties go to the first name in alphabetical order).
+        (ties go to the first name in alphabetical order; touchpoints every customer had
+        get no flag).
     feedback : frame, optional
         Canonical feedback with customer_id and score; adds each customer's mean score.
+    exclude : sequence of str
+        Touchpoints that get no flag, such as the churn touchpoints themselves (a flag for
+        "Cancel subscription" would predict churn perfectly and say nothing).
 
     Returns
     -------
@@ -63,7 +69,7 @@ def journey_covariates(
         table = table.join(_channel_count(lf), on="customer_id", how="left")
     for column in _attribute_columns(lf):
         table = table.join(_first_value(lf, column, column), on="customer_id", how="left")
-    touchpoints = _top_touchpoints(lf, top_touchpoints)
+    touchpoints = _top_touchpoints(lf, top_touchpoints, set(map(str, exclude)))
     if touchpoints:
         table = table.join(_touched_flags(lf, touchpoints), on="customer_id", how="left")
     out = table.collect().to_pandas()
@@ -101,14 +107,18 @@ def _attribute_columns(lf: nw.LazyFrame) -> list[str]:
             if name not in known and isinstance(dtype, text)]
 
 
-def _top_touchpoints(lf: nw.LazyFrame, top: int) -> list[str]:
-    """The ``top`` touchpoints reached by the most customers."""
+def _top_touchpoints(lf: nw.LazyFrame, top: int, exclude: set[str]) -> list[str]:
+    """The ``top`` touchpoints reached by the most customers, leaving out ``exclude`` and
+    those every customer reached (their flag would be the same for everyone)."""
     if top == 0:
         return []
     reach = (lf.filter(~nw.col("touchpoint").is_null())
              .group_by("touchpoint")
              .agg(nw.col("customer_id").n_unique().alias("customers"))
              .collect().to_pandas())
+    everyone = lf.select(nw.col("customer_id").n_unique()).collect().item()
+    reach = reach[~reach["touchpoint"].astype(str).isin(exclude)
+                  & (reach["customers"] < everyone)]
     reach = reach.sort_values(["customers", "touchpoint"], ascending=[False, True])
     return [str(name) for name in reach["touchpoint"].head(top)]
 

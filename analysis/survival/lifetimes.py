@@ -22,6 +22,7 @@ from analysis.schema import ParameterError, unknown_values_error
 
 LIFETIME_COLUMNS = ["customer_id", "start", "end", "duration_days", "churned"]
 _DAY_SECONDS = 86_400.0
+_NAT = np.iinfo(np.int64).min  # NaT as int64
 
 
 def customer_lifetimes(
@@ -71,16 +72,17 @@ def customer_lifetimes(
     names = to_lazy(events).collect_schema().names()
     if "timestamp" not in names and {"duration", "churned"} <= set(names):
         return _from_customers(events)
-    lf = canonical(events, "events")
+    lf = _as_datetime_column(canonical(events, "events"))
     days = _check_days(inactivity_days)
-    churn = _check_touchpoints(lf, churn_touchpoints)
-    lf = _as_datetime_column(lf)
-    first, last = lf.select(
-        nw.col("timestamp").min().alias("first"), nw.col("timestamp").max().alias("last")
-    ).collect().row(0)
+    churn = _churn_list(churn_touchpoints)
+    first, last, found = _scan(lf, churn)
+    if found is not None and not all(found):
+        known = present_touchpoints(lf)
+        raise unknown_values_error("churn touchpoint", [t for t in churn if t not in known],
+                                   known)
     if first is None or pd.isna(first):
         return _empty()
-    cutoff = _check_as_of(as_of, pd.Timestamp(first), pd.Timestamp(last))
+    cutoff = _check_as_of(as_of, first, last)
     per_customer = _per_customer(lf, churn, cutoff)
     return _assign_ends(per_customer, days, cutoff)
 
@@ -98,17 +100,50 @@ def _check_days(inactivity_days: Any) -> float | None:
 
 
 def _check_touchpoints(lf: nw.LazyFrame, given: Sequence[str] | None) -> list[str]:
-    if given is None:
-        return []
-    if isinstance(given, str):
-        given = [given]
-    churn = [str(t) for t in given]
+    """The churn touchpoints as a list; raise for one the data does not have."""
+    churn = _churn_list(given)
     if churn:
         present = present_touchpoints(lf)
         unknown = [t for t in churn if t not in set(present)]
         if unknown:
             raise unknown_values_error("churn touchpoint", unknown, present)
     return churn
+
+
+def _churn_list(given: Sequence[str] | None) -> list[str]:
+    if given is None:
+        return []
+    return [given] if isinstance(given, str) else [str(t) for t in given]
+
+
+def _scan(lf: nw.LazyFrame, churn: list[str]) -> tuple[Any, Any, list[bool] | None]:
+    """First and last event (UTC, tz-naive) and whether each churn touchpoint occurs, in one
+    pass over the events. The check is free (``None``) for an ENUM touchpoint column, whose
+    categories are the dataset's touchpoints."""
+    categories = getattr(lf.collect_schema()["touchpoint"], "categories", None)
+    if churn and categories:
+        known = set(map(str, categories))
+        unknown = [t for t in churn if t not in known]
+        if unknown:
+            raise unknown_values_error("churn touchpoint", unknown, sorted(known))
+    checks = [] if categories else churn
+    touchpoint = nw.col("touchpoint").cast(nw.String)
+    row = lf.select(
+        nw.col("timestamp").min().alias("first"),
+        nw.col("timestamp").max().alias("last"),
+        *[(touchpoint == t).any().alias(f"_found_{i}") for i, t in enumerate(checks)],
+    ).collect().row(0)
+    found = [bool(v) for v in row[2:]] if checks else None
+    return _utc_naive(row[0]), _utc_naive(row[1]), found
+
+
+def _utc_naive(value: Any) -> pd.Timestamp | None:
+    """A scalar timestamp as a tz-naive UTC ``pd.Timestamp`` (Spark and TIMESTAMPTZ columns
+    give aware ones), so it compares with the naive ``as_of`` and the naive results."""
+    if value is None or pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _as_datetime_column(lf: nw.LazyFrame) -> nw.LazyFrame:
@@ -142,10 +177,11 @@ def _check_as_of(as_of: Any, first: pd.Timestamp, last: pd.Timestamp) -> pd.Time
 
 
 def _per_customer(lf: nw.LazyFrame, churn: list[str], cutoff: pd.Timestamp) -> pd.DataFrame:
-    """customer_id, start, last, churn_at (first churn touchpoint or null), collected."""
+    """customer_id, start, last, churn_at (first churn touchpoint or null), sorted by
+    customer_id in the engine and collected."""
     is_churn = nw.col("touchpoint").cast(nw.String).is_in(churn or [""])
-    return (
-        lf.filter(nw.col("timestamp") <= nw.lit(cutoff.to_pydatetime()))
+    per = (
+        lf.filter(nw.col("timestamp") <= _literal(lf, cutoff))
         .select(
             nw.col("customer_id").cast(nw.String),
             "timestamp",
@@ -157,39 +193,61 @@ def _per_customer(lf: nw.LazyFrame, churn: list[str], cutoff: pd.Timestamp) -> p
             nw.col("timestamp").max().alias("last"),
             nw.col("_churn_at").min().alias("churn_at"),
         )
-        .collect()
-        .to_pandas()
+        .sort("customer_id", nulls_last=True)
     )
+    if per.implementation is nw.Implementation.DUCKDB:
+        return per.collect(backend="pandas").to_native()  # DuckDB's own, fastest conversion
+    return per.collect().to_pandas()
+
+
+def _literal(lf: nw.LazyFrame, stamp: pd.Timestamp) -> nw.Expr:
+    """``stamp`` (naive UTC) as a literal comparable with the timestamp column: aware in UTC
+    when the column is, so no engine reads it in its session time zone."""
+    if getattr(lf.collect_schema()["timestamp"], "time_zone", None) is not None:
+        return nw.lit(stamp.tz_localize("UTC").to_pydatetime())
+    return nw.lit(stamp.to_pydatetime())
 
 
 def _assign_ends(per: pd.DataFrame, days: float | None, cutoff: pd.Timestamp) -> pd.DataFrame:
     """End and churn flag per customer: churn touchpoint first, then inactivity, else
-    censored at ``cutoff``."""
+    censored at ``cutoff``. Plain numpy on microseconds since the epoch."""
     if per.empty:
         return _empty()
-    start = _naive(per["start"])
-    last = _naive(per["last"])
-    churn_at = _naive(per["churn_at"])
-    by_touchpoint = churn_at.notna()
-    quiet = pd.Series(False, index=per.index)
+    start, last, churn_at = (_micros(per[c]) for c in ("start", "last", "churn_at"))
+    cut = _micros(pd.Series([cutoff]))[0]
+    by_touchpoint = churn_at != _NAT
+    quiet = np.zeros(len(per), dtype=bool)
     if days is not None:
-        quiet = last < cutoff - pd.Timedelta(days=days)
-    end = churn_at.where(by_touchpoint, last.where(quiet, cutoff))
-    out = pd.DataFrame({
-        "customer_id": per["customer_id"].astype(str),
-        "start": start,
-        "end": end,
-        "duration_days": (end - start).dt.total_seconds() / _DAY_SECONDS,
-        "churned": (by_touchpoint | quiet).astype(bool),
+        quiet = last < cut - round(days * _DAY_SECONDS * 1e6)
+    end = np.where(by_touchpoint, churn_at, np.where(quiet, last, cut))
+    ids = per["customer_id"]
+    # Engines give text ids sorted with nulls last: one look at the end finds a null.
+    if not pd.api.types.is_object_dtype(ids) or pd.isna(ids.iloc[-1]):
+        ids = ids.astype(str)
+    return pd.DataFrame({
+        "customer_id": ids.to_numpy(dtype=object),
+        "start": start.view("datetime64[us]"),
+        "end": end.view("datetime64[us]"),
+        "duration_days": (end - start) / 1_000_000 / _DAY_SECONDS,
+        "churned": by_touchpoint | quiet,
     })
-    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
 def _naive(values: pd.Series) -> pd.Series:
+    """Timestamps as tz-naive UTC ``datetime64[us]``."""
     out = pd.to_datetime(values)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
     return out.astype("datetime64[us]")
+
+
+def _micros(values: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch (UTC) as int64; NaT becomes ``_NAT``."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype | np.dtype) or values.dtype.kind != "M":
+        values = pd.to_datetime(values)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[us]").view("int64")
 
 
 def _empty() -> pd.DataFrame:
