@@ -84,8 +84,13 @@ def render_drivers(ctx: Context, s: ChurnSettings) -> list[str]:
         "customers."))
     if model.message:
         st.caption(md(model.message))
-    if model.ph_message:
-        st.caption(md(model.ph_message))
+    changing = model.ph_test[model.ph_test["p_value"] < 0.05]["covariate"]
+    if len(changing):
+        st.caption(md(
+            "The effect of " + ", ".join(map(covariate_label, changing)) + " changes over time "
+            "(proportional-hazards check, Schoenfeld residuals, p < 0.05): read "
+            + ("its hazard ratio" if len(changing) == 1 else "their hazard ratios")
+            + " as an average over the lifetime."))
     show(shown, {"covariate": "Covariate", "hazard_ratio": "Hazard ratio",
                  "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p-value",
                  "p_adjusted": "Adjusted p (Benjamini–Hochberg)"},
@@ -175,14 +180,17 @@ def render_winback(ctx: Context, s: ChurnSettings, suggested: int | None) -> Non
         return
     cols = st.columns(3)
     cols[0].metric("Churned", f"{result.churned:,}")
-    cols[1].metric("Came back", f"{result.returned:,}", f"{result.return_share:.1%} of churned",
-                   delta_color="off")
+    cols[1].metric("Came back", f"{result.returned:,} ({result.return_share:.1%})",
+                   help="Customers who had an event after churning, and their share of all "
+                   "who churned.")
     cols[2].metric("Median time away", words.days_text(result.median_gap_days))
     st.markdown("**Where they came back**")
     labels = {"reentry_touchpoint": "Came back through", "reentry_channel": "Channel",
               "customers": "Customers", "share": "Share of returns",
-              "median_gap_days": "Median days away"}
-    show(result.entries, labels, percent=("share",))
+              "median_gap_days": "Median time away"}
+    entries = result.entries.assign(
+        median_gap_days=result.entries["median_gap_days"].map(words.days_text))
+    show(entries, labels, percent=("share",))
     st.caption("Their first steps after coming back:")
     st.plotly_chart(sankey_chart(result.links), width="stretch")
     st.markdown("**Do they stay longer the second time?**")
