@@ -170,3 +170,23 @@ def test_two_group_sentence_uses_the_hazard_ratio():
     change = f"{abs(1 - ratio) * 100:.0f}% {'lower' if ratio < 1 else 'higher'}"
     assert sentence.startswith(f"{level} customers' churn hazard is {change} than {other}'s")
     assert "log-rank p < 0.001" in sentence
+
+
+def test_a_separating_covariate_is_left_out_and_the_rest_still_ranks():
+    table = _hand_built()
+    # Every customer with "cancel form" churned, nobody else did: perfect separation.
+    table["touched: cancel form"] = 0
+    churned = table.index[table["churned"]]
+    table.loc[churned, "touched: cancel form"] = 1
+    result = at_risk(table, covariates=["touched: fail", "touched: cancel form"], penalizer=0)
+    assert result.status == "ok"
+    assert "Left out Had cancel form" in result.message
+    assert result.model.table["covariate"].tolist() == ["touched: fail"]
+
+
+def test_missing_text_values_are_a_level_not_a_lost_row():
+    table = _hand_built().assign(
+        plan=lambda d: np.where(d["touched: fail"] == 1, "app", None))
+    fit = cox_hazards(table, covariates=["plan"])
+    assert fit.status == "ok" and fit.n == len(table)
+    assert fit.table["covariate"].tolist() in (["plan=(missing)"], ["plan=app"])

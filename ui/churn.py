@@ -113,7 +113,7 @@ def grouped(table: pd.DataFrame, by: str) -> pd.DataFrame:
 def km_result(path: str, events_id: str, feedback_id: str | None, filters: Filters,
               s: ChurnSettings, by: str) -> tuple[survival.KMResult, survival.CoxResult | None]:
     table = grouped(churn_table(path, events_id, feedback_id, filters, s), by)
-    km = survival.kaplan_meier(table, by="group")
+    km = survival.kaplan_meier(table, by="group" if by else None)
     hazard = None
     if table["group"].nunique() == 2 and km.status == "ok":
         hazard = survival.cox_hazards(table, covariates=["group"])

@@ -20,10 +20,16 @@ from ui.text import md
 AT_RISK_SHOWN = 100
 
 
+MAX_LEVELS = 12
+
+
 def default_covariates(table: pd.DataFrame) -> list[str]:
-    """Every journey covariate but the mean score (it leaves out customers without feedback)
-    and the first touchpoint when the first channel says the same."""
-    columns = [c for c in table.columns if c not in BASE_COLUMNS and c != "mean_score"]
+    """Every journey covariate but the mean score (it leaves out customers without feedback),
+    text columns with more than MAX_LEVELS values (ids, dates: one term per value) and the
+    first touchpoint when the first channel says the same."""
+    columns = [c for c in table.columns if c not in BASE_COLUMNS and c != "mean_score"
+               and (pd.api.types.is_numeric_dtype(table[c])
+                    or table[c].nunique(dropna=True) <= MAX_LEVELS)]
     if "first_channel" in columns and "first_touchpoint" in columns:
         columns.remove("first_touchpoint")
     return columns

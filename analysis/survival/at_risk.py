@@ -8,7 +8,7 @@ so an earlier ``as_of`` gives an honest test of the ranking on what happened nex
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import narwhals as nw
@@ -25,6 +25,7 @@ from analysis.survival.population import from_first
 AT_RISK_COLUMNS = ["customer_id", "risk_rank", "relative_hazard", "duration_days", "reasons"]
 #: Fits above this many customers run on a random sample of it (the page says so).
 MAX_FIT_ROWS = 200_000
+_MAX_REFITS = 4
 _LABELS = {
     "first_channel": "First channel",
     "first_touchpoint": "First touchpoint",
@@ -138,15 +139,31 @@ def at_risk(
         Fit on a random sample of this many customers when there are more; every active
         customer is still ranked.
 
+    A covariate that separates churners from the others perfectly is left out and the model
+    refitted (the message says so), so one such column does not sink the list.
+
     Returns
     -------
     AtRiskResult
         ``status`` "degenerate" with the model's message when it cannot be fitted, "empty"
         when every customer has churned.
     """
-    fit = fit_cox(table, covariates=covariates, duration_col=duration_col,
-                  event_col=event_col, penalizer=penalizer, max_rows=max_rows,
-                  random_state=random_state, keep=("customer_id",))
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    left_out: list[str] = []
+    for _ in range(_MAX_REFITS):
+        fit = fit_cox(table, covariates=covariates, duration_col=duration_col,
+                      event_col=event_col, penalizer=penalizer, max_rows=max_rows,
+                      random_state=random_state, keep=("customer_id",))
+        culprits = set(_source_covariates(list(fit.separated), covariates))
+        if not culprits or len(culprits) == len(covariates):
+            break
+        left_out += sorted(culprits)
+        covariates = [c for c in covariates if c not in culprits]
+    if left_out:
+        note = (f"Left out {', '.join(map(covariate_label, left_out))}: it separates churners "
+                "from the others perfectly, so its hazard ratio is unbounded.")
+        fit = replace(fit, result=replace(fit.result, message=" ".join(
+            m for m in (note, fit.result.message) if m)))
     if fit.result.status != "ok":
         return AtRiskResult(_empty(), fit.result, fit.result.status, fit.result.message)
     active = fit.rows[~fit.rows[event_col].astype(bool)]

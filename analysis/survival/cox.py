@@ -64,7 +64,9 @@ class CoxFit:
     ``result``: the :class:`CoxResult`. ``rows``: the complete rows (the requested columns,
     original order, one per customer); ``design``: their model matrix (same index);
     ``coefficients``: log hazard ratio per design column (empty when degenerate);
-    ``means``: each design column's mean over the fitted rows (the "average customer").
+    ``means``: each design column's mean over the fitted rows (the "average customer");
+    ``separated``: the design terms that separate churners perfectly when that made the fit
+    degenerate.
     """
 
     result: CoxResult
@@ -72,6 +74,7 @@ class CoxFit:
     design: pd.DataFrame
     coefficients: pd.Series
     means: pd.Series
+    separated: tuple[str, ...] = ()
 
 
 def cox_hazards(
@@ -148,6 +151,9 @@ def fit_cox(
     _check_parameters(covariates, penalizer, max_rows)
     data = _collect(lifetimes, [*covariates, *keep], duration_col, event_col, weights)
     notes: list[str] = []
+    # A missing text value is a level of its own; missing numbers leave the row out.
+    text = [c for c in covariates if not _numeric(data[c])]
+    data[text] = data[text].astype("string").fillna("(missing)").astype(object)
     complete = data.dropna(subset=[c for c in data.columns if c not in keep])
     if len(complete) < len(data):
         notes.append(f"{len(data) - len(complete):,} rows with missing values were left out.")
@@ -169,8 +175,10 @@ def fit_cox(
     if problem:
         result = _degenerate(" ".join([problem, *notes]), len(fitted), sampled)
         return CoxFit(result, complete, design, pd.Series(dtype=float), pd.Series(dtype=float))
-    result, coefficients = _fit(fitted, duration_col, event_col, weights, penalizer, notes,
-                                sampled)
+    result, coefficients, separated = _fit(fitted, duration_col, event_col, weights,
+                                           penalizer, notes, sampled)
+    if separated:
+        return CoxFit(result, complete, design, _NONE, _NONE, separated)
     terms = [c for c in design.columns if c not in (duration_col, event_col, weights)]
     return CoxFit(result, complete, design[terms], coefficients, fitted[terms].mean())
 
@@ -219,7 +227,7 @@ def _design(data: pd.DataFrame, covariates: list[str],
         values = data[name]
         if values.nunique(dropna=True) <= 1:
             dropped.append(name)
-        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        elif _numeric(values):
             columns[name] = values.astype(float).to_numpy()
         else:
             text = values.astype(str)
@@ -230,6 +238,10 @@ def _design(data: pd.DataFrame, covariates: list[str],
             for level in sorted(set(counts.index) - {reference}):
                 columns[f"{name}={level}"] = (text == level).astype(float).to_numpy()
     return pd.DataFrame(columns, index=range(len(data))), dropped
+
+
+def _numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
 
 
 def _degenerate_reason(design: pd.DataFrame, duration_col: str, event_col: str,
@@ -259,7 +271,8 @@ def _degenerate(message: str, n: int, sampled: bool) -> CoxResult:
 
 
 def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str | None,
-         penalizer: float, notes: list[str], sampled: bool) -> tuple[CoxResult, pd.Series]:
+         penalizer: float, notes: list[str],
+         sampled: bool) -> tuple[CoxResult, pd.Series, tuple[str, ...]]:
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
 
@@ -272,7 +285,7 @@ def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str |
         except (ConvergenceError, np.linalg.LinAlgError, ValueError, ZeroDivisionError) as err:
             reason = ("The model did not converge (the covariates may separate churners "
                       f"from the others perfectly, or be collinear): {err}".split("\n")[0])
-            return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE
+            return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE, ()
     summary = fitter.summary
     separated = summary.index[(summary["coef"].abs() > _MAX_ABS_COEF)
                               | ~np.isfinite(summary["se(coef)"])].tolist()
@@ -280,7 +293,8 @@ def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str |
         reason = (f"{', '.join(map(str, separated))} separate(s) churners from the others "
                   "(almost) perfectly, so the hazard ratio is unbounded. Leave it out or "
                   "use a penalizer.")
-        return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE
+        return (_degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE,
+                tuple(map(str, separated)))
     ph_test, ph_message = _ph_check(fitter, design)
     concordance = float(fitter.concordance_index_)
     if weights is not None:
@@ -292,7 +306,7 @@ def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str |
         ph_message=ph_message, n=len(design), sampled=sampled, status="ok",
         message=" ".join(notes),
     )
-    return result, fitter.params_.astype(float)
+    return result, fitter.params_.astype(float), ()
 
 
 def weighted_concordance(times: Any, risk: Any, events: Any, weights: Any) -> float:
