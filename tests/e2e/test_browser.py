@@ -139,3 +139,23 @@ def test_paths_and_funnels_views_restore_from_a_link(server, browser):
     assert "steps=Product+page" in page.url
     page.screenshot(path=str(SHOTS / "e2e_funnels.png"), full_page=True)
     fresh.close()
+
+
+def test_churn_view_restores_from_a_link(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    page.goto(f"{server.url}/Churn?dataset={dataset}&cin=45&clock=first&by=segment&tab=risk")
+    expect(page.get_by_role("heading", name="How long customers stay")).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="…or inactive for (days)")).to_have_value("45")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    expect(page.get_by_role("tab", name="Who is at risk")).to_have_attribute(
+        "aria-selected", "true")
+    expect(page.get_by_role("button", name="Download the at-risk list")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('cin=45')")
+    assert "by=segment" in page.url and "tab=risk" in page.url
+    page.screenshot(path=str(SHOTS / "e2e_churn.png"), full_page=True)
+    context.close()
