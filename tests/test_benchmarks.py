@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.data import generate
@@ -56,3 +57,10 @@ def test_funnel_sql_matches(con):
     assert ours["customers"].tolist() == sql["customers"].astype(int).tolist()
     np.testing.assert_allclose(ours["median_seconds_from_previous"].iloc[1:],
                                sql["median_seconds"].iloc[1:].astype(float))
+
+
+def test_lifetimes_sql_matches(con):
+    ours, sql = (f(con) for f in JOBS["customer_lifetimes"])
+    assert len(ours) == len(sql) > 0
+    assert 0 < ours["churned"].sum() < len(ours)
+    pd.testing.assert_frame_equal(ours, sql, check_exact=True)

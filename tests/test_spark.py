@@ -210,3 +210,69 @@ def test_without_event_seq_spark_orders_like_duckdb(spark, dated):
         _same(funnel.funnel(sdf, STEPS, mode=mode), funnel.funnel(rel, STEPS, mode=mode))
     # The fallback is a real difference from file order on these ties.
     assert not paths.sankey_links(rel, **kw).equals(paths.sankey_links(dated, **kw))
+
+
+# --- Survival: lifetimes and Kaplan–Meier from every engine ----------------------------------
+#
+# The same events as pandas, a DuckDB relation, Polars and Spark give the same lifetimes, row
+# for row, and the same Kaplan–Meier curves by segment. The timestamps carry microseconds, so
+# durations are fractional days and nearly all distinct.
+
+LIFETIME_CASES = {
+    "churn_touchpoint": {"churn_touchpoints": ["Cancel subscription"]},
+    "inactivity": {"inactivity_days": 45},
+    "both_as_of": {"churn_touchpoints": ["Cancel subscription", "Payment failed"],
+                   "inactivity_days": 30, "as_of": "2025-09-30 12:00"},
+}
+
+
+def _engines(spark, frame: pd.DataFrame) -> dict[str, object]:
+    """``frame`` as each engine's table (Polars is a hard requirement, so no importorskip)."""
+    import polars as pl
+
+    return {"duckdb": duckdb.connect().from_df(frame), "polars": pl.from_pandas(frame),
+            "polars_lazy": pl.from_pandas(frame).lazy(), "spark": spark.createDataFrame(frame)}
+
+
+@pytest.mark.parametrize("case", LIFETIME_CASES)
+def test_customer_lifetimes_match_across_engines(spark, events, case):
+    from analysis import survival
+
+    kw = LIFETIME_CASES[case]
+    expected = survival.customer_lifetimes(events, **kw)
+    assert expected["churned"].any() and not expected["churned"].all()
+    assert expected["duration_days"].nunique() > len(expected) // 2  # fractional days
+    for name, frame in _engines(spark, events).items():
+        out = survival.customer_lifetimes(frame, **kw)
+        pd.testing.assert_frame_equal(out, expected, check_exact=True, obj=f"{case}/{name}")
+
+
+def _lifetimes_by_segment(events: pd.DataFrame) -> pd.DataFrame:
+    """Lifetimes joined with each customer's segment; a few customers have none."""
+    from analysis import survival
+
+    lifetimes = survival.customer_lifetimes(events, **LIFETIME_CASES["both_as_of"])
+    segments = events.drop_duplicates("customer_id")[["customer_id", "segment"]]
+    out = lifetimes.merge(segments, on="customer_id", how="left")
+    out.loc[out.index % 97 == 0, "segment"] = None
+    return out
+
+
+@pytest.mark.parametrize("weights", [None, "weight"])
+def test_kaplan_meier_by_group_matches_across_engines(spark, events, weights):
+    from analysis import survival
+
+    lifetimes = _lifetimes_by_segment(events)
+    lifetimes["weight"] = (lifetimes.index % 3 + 1).astype("int64")
+    kw = {"by": "segment", "weights": weights, "horizons": (30, 90)}
+    expected = survival.kaplan_meier(lifetimes, **kw)
+    assert expected.status == "ok" and len(expected.summary) >= 3
+    assert "(missing)" in set(expected.summary["group"])
+    for name, frame in _engines(spark, lifetimes).items():
+        out = survival.kaplan_meier(frame, **kw)
+        for field in ("curves", "summary", "pairwise"):
+            pd.testing.assert_frame_equal(getattr(out, field), getattr(expected, field),
+                                          rtol=1e-12, obj=f"{field}/{name}")
+        assert out.logrank_p == pytest.approx(expected.logrank_p, rel=1e-10, abs=1e-300)
+        assert (out.rmst_horizon, out.status, out.message) == (
+            expected.rmst_horizon, expected.status, expected.message)

@@ -1,20 +1,23 @@
 """Kaplan–Meier survival curves, medians, RMST and log-rank tests, on aggregated counts.
 
-Lifetimes are first counted per (group, time) in the engine (weights summed), so a million
-customers become a few thousand rows; the product-limit estimator, Greenwood variance and the
-log-rank test then run in numpy on those counts.
+Lifetimes are first counted per (group, time) (weights summed): in the engine that holds
+them, or straight from the columns of a pandas frame with numpy, which is faster than handing
+a million rows to an engine. The product-limit estimator, Greenwood variance and the log-rank
+test then run in numpy on those counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats as sps
 
 from analysis.frames import require_columns, to_lazy
@@ -93,17 +96,12 @@ def kaplan_meier(
         status "empty" without rows, "degenerate" with no churn or with ``by`` holding one
         group; "ok" otherwise.
     """
-    counts = _counts(lifetimes, duration_col, event_col, by, weights)
+    tables = _tables(lifetimes, duration_col, event_col, by, weights)
     horizons = tuple(float(h) for h in horizons)
-    if counts.empty:
+    if not tables:
         return _empty_result(horizons, "No customers to analyse: the table is empty.")
-    groups = sorted(counts["group"].unique(), key=str)
-    tables = {g: _event_table(counts[counts["group"] == g]) for g in groups}
-    if rmst_horizon is None:
-        rmst_horizon = min(float(t["time"].max()) for t in tables.values())
-    elif not rmst_horizon > 0:
-        raise ParameterError(f"rmst_horizon must be positive, not {rmst_horizon!r}.",
-                             "Pass a time in the duration's unit, e.g. 365, or None.")
+    groups = list(tables)
+    rmst_horizon = _rmst_horizon(tables, rmst_horizon)
     by_group = {g: _curve(g, t) for g, t in tables.items()}
     curves = pd.concat(by_group.values(), ignore_index=True)
     summary = pd.DataFrame(
@@ -111,67 +109,143 @@ def kaplan_meier(
     )
     if weights is None:  # counts of customers are whole numbers
         summary = summary.astype({"customers": "int64", "churned": "int64"})
-    logrank_p = logrank_test(list(tables.values())) if len(groups) > 1 else None
-    pairwise = _pairwise(tables) if len(groups) > 2 else pd.DataFrame(columns=PAIRWISE_COLUMNS)
+    logrank_p, pairwise = _logrank_tests(tables)
     status, message = _status(summary, by, len(groups))
     return KMResult(curves, summary, logrank_p, pairwise, float(rmst_horizon), status, message,
                     horizons)
 
 
-def _counts(data: Any, duration_col: str, event_col: str, by: str | None,
-            weights: str | None) -> pd.DataFrame:
-    """group, time, events, total (weighted) per distinct (group, time), collected."""
+def _rmst_horizon(tables: dict[str, pd.DataFrame], given: float | None) -> float:
+    if given is None:  # every group's curve is known up to the shortest longest time
+        return min(float(t["time"].max()) for t in tables.values())
+    if not given > 0:
+        raise ParameterError(f"rmst_horizon must be positive, not {given!r}.",
+                             "Pass a time in the duration's unit, e.g. 365, or None.")
+    return float(given)
+
+
+def _logrank_tests(tables: dict[str, pd.DataFrame]) -> tuple[float | None, pd.DataFrame]:
+    """The log-rank p of all groups (None with one) and the pairwise tests (3+ groups)."""
+    if len(tables) < 2:
+        return None, pd.DataFrame(columns=PAIRWISE_COLUMNS)
+    risk, deaths = _on_churn_times(list(tables.values()))
+    pairwise = (_pairwise(list(tables), risk, deaths) if len(tables) > 2
+                else pd.DataFrame(columns=PAIRWISE_COLUMNS))
+    return _logrank(risk, deaths), pairwise
+
+
+def _tables(data: Any, duration_col: str, event_col: str, by: str | None,
+            weights: str | None) -> dict[str, pd.DataFrame]:
+    """Event table per group (see :func:`_event_table`), groups in sorted order."""
+    numeric = _numeric_pandas(data, duration_col, event_col, by, weights)
+    rows = (_pandas_rows if numeric else _engine_rows)(data, duration_col, event_col, by, weights)
+    codes, labels, time, events, total = rows
+    _check_rows(time, events, total, duration_col, event_col, weights)
+    if not len(codes):
+        return {}
+    # Labels sorted as text (two values may share one, e.g. a null and "(missing)"), so the
+    # codes follow the order the groups are reported in.
+    names, relabel = np.unique(np.array([*labels, MISSING], dtype=object), return_inverse=True)
+    codes = relabel[np.where(codes < 0, len(labels), codes)]
+    if len(names) < 2**15:  # numpy radix-sorts small integers when asked for a stable sort
+        codes = codes.astype(np.int16)
+    order = np.argsort(time)
+    order = order[np.argsort(codes[order], kind="stable")]
+    codes, time = codes[order], time[order]
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (time[1:] != time[:-1])])
+    events = np.add.reduceat(events[order], starts)
+    total = np.add.reduceat(total[order], starts)
+    if ((events < -1e-9) | (events > total + 1e-9)).any():
+        raise ParameterError(f"{event_col} must be true/false or 1/0.",
+                             f"Convert {event_col} to booleans before calling kaplan_meier.")
+    keep = total > 0
+    if not keep.any():
+        return {}
+    codes, time, events, total = codes[starts][keep], time[starts][keep], events[keep], total[keep]
+    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
+    return {str(names[codes[i]]): _event_table(time[i:j], events[i:j], total[i:j])
+            for i, j in pairwise(bounds)}
+
+
+def _numeric_pandas(data: Any, duration_col: str, event_col: str, by: str | None,
+                    weights: str | None) -> bool:
+    """A pandas frame whose duration, churn and weight columns are numbers or booleans: its
+    rows are counted with numpy (other input, and text in those columns, go to the engine)."""
+    numeric = pd.api.types.is_numeric_dtype
+    return isinstance(data, pd.DataFrame) and (by is None or by in data.columns) and all(
+        c is None or (c in data.columns and numeric(data[c]))
+        for c in (duration_col, event_col, weights))
+
+
+Rows = tuple[np.ndarray, list[str], np.ndarray, np.ndarray, np.ndarray]
+
+
+def _pandas_rows(data: pd.DataFrame, duration_col: str, event_col: str, by: str | None,
+                 weights: str | None) -> Rows:
+    """Group codes (−1: missing) and labels, time, events, total per row of a pandas frame."""
+    def floats(column: str) -> np.ndarray:
+        return data[column].to_numpy(dtype="float64", na_value=np.nan)
+
+    weight = floats(weights) if weights else np.ones(len(data))
+    if by is None:
+        codes, labels = np.zeros(len(data), dtype=np.int64), [ALL]
+    else:
+        codes, uniques = pd.factorize(data[by])
+        labels = _as_text(uniques, by)
+    return codes, labels, floats(duration_col), floats(event_col) * weight, weight
+
+
+def _as_text(values: Any, name: str) -> list[str]:
+    """Group values as text, written as the engines cast them (true, 1.5, 2024-01-31…): the
+    few distinct values go through the same cast as other input."""
+    frame = pd.DataFrame({name: values})
+    cast = to_lazy(frame).select(nw.col(name).cast(nw.String)).collect().to_pandas()[name]
+    return [MISSING if pd.isna(v) else str(v) for v in cast]
+
+
+def _engine_rows(data: Any, duration_col: str, event_col: str, by: str | None,
+                 weights: str | None) -> Rows:
+    """The same, counted per (group, time) in the engine; missing values stay NaN."""
     lf = to_lazy(data)
     needed = [c for c in (duration_col, event_col, by, weights) if c is not None]
     require_columns(lf, needed, "Kaplan–Meier")
     weight = nw.col(weights).cast(nw.Float64) if weights else nw.lit(1.0)
     group = nw.col(by).cast(nw.String) if by else nw.lit(ALL)
-    rows = lf.select(
-        group.alias("group"),
-        nw.col(duration_col).cast(nw.Float64).alias("time"),
-        (nw.col(event_col).cast(nw.Float64) * weight).alias("events"),
-        weight.alias("total"),
-    )
-    counts = (
-        rows.group_by("group", "time", drop_null_keys=False)
-        .agg(nw.col("events").sum(), nw.col("total").sum(),
-             nw.col("events").is_null().sum().alias("null_events"),
-             nw.col("total").is_null().sum().alias("null_total"))
-        .collect()
-        .to_pandas()
-    )
-    _check_counts(counts, duration_col, event_col, weights)
-    counts["group"] = counts["group"].fillna(MISSING)
-    return counts[counts["total"] > 0].reset_index(drop=True)
+    rows = lf.select(group.alias("group"), nw.col(duration_col).cast(nw.Float64).alias("time"),
+                     (nw.col(event_col).cast(nw.Float64) * weight).alias("events"),
+                     weight.alias("total"))
+    nulls = [nw.col(c).is_null().any().alias(f"null_{c}") for c in ("events", "total")]
+    counts = (rows.group_by("group", "time", drop_null_keys=False)
+              .agg(nw.col("events").sum(), nw.col("total").sum(), *nulls).collect().to_arrow())
+    encoded = pc.cast(counts.column("group"), pa.string()).combine_chunks().dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def floats(column: str) -> np.ndarray:
+        return counts.column(column).to_numpy().astype("float64")
+
+    # A null anywhere in a (group, time) makes its count NaN, so the checks find it.
+    events = np.where(floats("null_events") == 1, np.nan, floats("events"))
+    total = np.where(floats("null_total") == 1, np.nan, floats("total"))
+    return codes, encoded.dictionary.to_pylist(), floats("time"), events, total
 
 
-def _check_counts(counts: pd.DataFrame, duration_col: str, event_col: str,
-                  weights: str | None) -> None:
-    time = counts["time"]
-    if time.isna().any() or (time < 0).any():
-        raise ParameterError(
-            f"{duration_col} has missing or negative values.",
-            f"Give every row a duration ≥ 0 in {duration_col}, or drop those rows first.",
-        )
-    if counts["null_events"].sum() > 0:
-        raise ParameterError(f"{event_col} has missing values.",
-                             f"Fill {event_col} with true/false (1/0) for every row.")
-    if weights and (counts["null_total"].sum() > 0 or (counts["total"] < 0).any()):
+def _check_rows(time: np.ndarray, events: np.ndarray, total: np.ndarray, duration_col: str,
+                event_col: str, weights: str | None) -> None:
+    if np.isnan(time).any() or (time < 0).any():
+        raise ParameterError(f"{duration_col} has missing or negative values.", f"Give every "
+                             f"row a duration ≥ 0 in {duration_col}, or drop those rows first.")
+    if weights and (np.isnan(total).any() or (total < 0).any()):
         raise ParameterError(f"{weights} has missing or negative weights.",
                              "Weights are counts: give every row a number ≥ 0.")
-    bad = (counts["events"] < -1e-9) | (counts["events"] > counts["total"] + 1e-9)
-    if bad.any():
-        raise ParameterError(f"{event_col} must be true/false or 1/0.",
-                             f"Convert {event_col} to booleans before calling kaplan_meier.")
+    if np.isnan(events).any():
+        raise ParameterError(f"{event_col} has missing values.",
+                             f"Fill {event_col} with true/false (1/0) for every row.")
 
 
-def _event_table(counts: pd.DataFrame) -> pd.DataFrame:
+def _event_table(time: np.ndarray, events: np.ndarray, removed: np.ndarray) -> pd.DataFrame:
     """time, events, removed, at_risk of one group, sorted by time."""
-    table = counts.sort_values("time")[["time", "events", "total"]].reset_index(drop=True)
-    removed = table["total"].to_numpy()
-    at_risk = removed[::-1].cumsum()[::-1]
-    return pd.DataFrame({"time": table["time"].to_numpy(), "events": table["events"].to_numpy(),
-                         "removed": removed, "at_risk": at_risk})
+    return pd.DataFrame({"time": time, "events": events, "removed": removed,
+                         "at_risk": removed[::-1].cumsum()[::-1]})
 
 
 def product_limit(events: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -248,19 +322,46 @@ def logrank_test(tables: list[pd.DataFrame]) -> float:
     the statistic is (O − E)ᵀ V⁻¹ (O − E) over k − 1 groups with the hypergeometric
     covariance V. NaN when no churn happened (nothing to compare).
     """
-    times = np.unique(np.concatenate([t["time"].to_numpy() for t in tables]))
+    return _logrank(*_on_churn_times(tables))
+
+
+def _on_churn_times(tables: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
+    """At risk and churns of each group (rows) at each time some group has a churn: the only
+    times that enter a log-rank test, of all the groups or of any pair of them."""
+    churned = [t["events"].to_numpy() > 0 for t in tables]
+    times = np.unique(np.concatenate([t["time"].to_numpy()[c]
+                                      for t, c in zip(tables, churned, strict=True)]))
     risk = np.vstack([_at_risk_on(t, times) for t in tables])
-    deaths = np.vstack([_events_on(t, times) for t in tables])
-    n, d = risk.sum(axis=0), deaths.sum(axis=0)
-    keep = (d > 0) & (n > 0)
-    risk, deaths, n, d = risk[:, keep], deaths[:, keep], n[keep], d[keep]
-    if not keep.any():
+    deaths = np.zeros_like(risk)
+    for row, table, churn in zip(deaths, tables, churned, strict=True):
+        row[np.searchsorted(times, table["time"].to_numpy()[churn])] = (
+            table["events"].to_numpy()[churn])
+    return risk, deaths
+
+
+def _logrank(risk: np.ndarray, deaths: np.ndarray, rows: list[int] | None = None) -> float:
+    """The log-rank p of ``rows`` (default all) of the at-risk and churn matrices."""
+    if rows is None:
+        rows = list(range(len(risk)))
+        n, d = risk.sum(axis=0), deaths.sum(axis=0)
+        keep = np.flatnonzero((d > 0) & (n > 0))
+    else:  # the same sums, at the rows' churn times only
+        d = sum(deaths[r] for r in rows)
+        churn = np.flatnonzero(d > 0)
+        n = np.zeros_like(d)
+        n[churn] = sum(risk[r, churn] for r in rows)
+        keep = churn[n[churn] > 0]
+    if not keep.size:
         return np.nan
+    # Column-major, as a boolean column mask gives, so the sums below add in the same order
+    # (and give the same last digits) as they always have.
+    risk, deaths = (np.asfortranarray(a[np.ix_(rows, keep)]) for a in (risk, deaths))
+    n, d = n[keep], d[keep]
     share = risk / n
     observed_minus_expected = (deaths - d * share).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
-    covariance = (np.einsum("j,gj->g", scale, share) * np.eye(len(tables))
+    covariance = (np.einsum("j,gj->g", scale, share) * np.eye(len(risk))
                   - np.einsum("j,gj,hj->gh", scale, share, share))
     diff, cov = observed_minus_expected[:-1], covariance[:-1, :-1]
     statistic = float(diff @ np.linalg.pinv(cov) @ diff)
@@ -274,16 +375,11 @@ def _at_risk_on(table: pd.DataFrame, times: np.ndarray) -> np.ndarray:
     return removed_after[np.searchsorted(table["time"].to_numpy(), times, side="left")]
 
 
-def _events_on(table: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(times))
-    out[np.searchsorted(times, table["time"].to_numpy())] = table["events"].to_numpy()
-    return out
-
-
-def _pairwise(tables: dict[Any, pd.DataFrame]) -> pd.DataFrame:
-    pairs = list(combinations(tables, 2))
-    p = [logrank_test([tables[a], tables[b]]) for a, b in pairs]
-    return pd.DataFrame({"group_a": [a for a, _ in pairs], "group_b": [b for _, b in pairs],
+def _pairwise(groups: list[str], risk: np.ndarray, deaths: np.ndarray) -> pd.DataFrame:
+    pairs = list(combinations(range(len(groups)), 2))
+    p = [_logrank(risk, deaths, [a, b]) for a, b in pairs]
+    return pd.DataFrame({"group_a": [groups[a] for a, _ in pairs],
+                         "group_b": [groups[b] for _, b in pairs],
                          "p_value": p, "p_adjusted": adjust_p_values(p, "holm")})
 
 

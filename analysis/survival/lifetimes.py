@@ -243,7 +243,7 @@ def _naive(values: pd.Series) -> pd.Series:
 
 def _micros(values: pd.Series) -> np.ndarray:
     """Microseconds since the epoch (UTC) as int64; NaT becomes ``_NAT``."""
-    if not isinstance(values.dtype, pd.DatetimeTZDtype | np.dtype) or values.dtype.kind != "M":
+    if values.dtype.kind != "M":  # e.g. a column of nulls collected as objects
         values = pd.to_datetime(values)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
