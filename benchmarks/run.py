@@ -81,7 +81,16 @@ def main() -> None:
                          "ours_peak_mb": ours["peak_mb"], "sql_peak_mb": sql["peak_mb"]})
             print(f"{job:<20}{n:>12,}{ours['seconds']:>10.2f}{sql['seconds']:>10.2f}"
                   f"{ratio:>8.2f}{ours['peak_mb']:>10,}{sql['peak_mb']:>9,}", flush=True)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(merged(rows), indent=2) + "\n")
+
+
+def merged(rows: list[dict]) -> list[dict]:
+    """The earlier results with this run's (job, events) rows replaced, so running a few jobs
+    keeps the others' figures."""
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    fresh = {(r["job"], r["events"]) for r in rows}
+    kept = [r for r in earlier if (r["job"], r["events"]) not in fresh]
+    return sorted(kept + rows, key=lambda r: (r["events"], r["job"]))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ SEGMENTS = ["Budget", "Family", "Premium", "Student", "Business"]
 COVARIATES = [f"x{i}" for i in range(8)] + ["mobile", "promo"]
 #: Planted log hazard ratios of the covariates, in the order of COVARIATES.
 COEFS = np.array([0.3, -0.2, 0.1, 0.0, 0.05, -0.1, 0.2, 0.0, 0.4, -0.3])
-SAMPLE_ROWS = 200_000
+SAMPLE_ROWS = 50_000  # what the Churn page fits on (analysis.survival.at_risk.MAX_FIT_ROWS)
 FULL_COX_LIMIT_S = 180
 
 

@@ -113,7 +113,10 @@ def test_perfect_separation_gives_a_status_not_an_exception():
     assert "separate" in out.message and "x" in out.message
 
 
-def test_schoenfeld_message_names_a_planted_time_varying_effect():
+@pytest.mark.parametrize("ph_rows", [None, 1000])
+def test_schoenfeld_message_names_a_planted_time_varying_effect(monkeypatch, ph_rows):
+    if ph_rows is not None:  # the check on a sample of the rows, as for big data
+        monkeypatch.setattr("analysis.survival.cox.PH_MAX_ROWS", ph_rows)
     rng = np.random.default_rng(4)
     n = 1500
     early = rng.integers(0, 2, n)  # raises the hazard early, lowers it later
@@ -131,6 +134,8 @@ def test_schoenfeld_message_names_a_planted_time_varying_effect():
     assert p["early"] < 0.001
     assert out.ph_message.startswith("The effect of early changes over time")
     assert "noise" not in out.ph_message
+    assert ("random sample of 1,000" in out.ph_message) == (ph_rows is not None)
+    assert out.n == n
 
 
 def test_more_rows_than_max_rows_fits_a_reproducible_sample(rossi):

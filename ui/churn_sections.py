@@ -11,6 +11,7 @@ from analysis.figures import survival as survival_figures
 from analysis.frames import Filters
 from analysis.survival import words
 from analysis.survival.at_risk import covariate_label
+from analysis.survival.cox import PH_MAX_ROWS
 from ui.churn import BASE_COLUMNS, ChurnSettings, churn_table, population_events
 from ui.downloads import csv_download
 from ui.sidebar import Context
@@ -96,7 +97,9 @@ def render_drivers(ctx: Context, s: ChurnSettings) -> list[str]:
             "The effect of " + ", ".join(map(covariate_label, changing)) + " changes over time "
             "(proportional-hazards check, Schoenfeld residuals, p < 0.05): read "
             + ("its hazard ratio" if len(changing) == 1 else "their hazard ratios")
-            + " as an average over the lifetime."))
+            + " as an average over the lifetime."
+            + (f" Checked on a random sample of {PH_MAX_ROWS:,} customers."
+               if model.n > PH_MAX_ROWS else "")))
     show(shown, {"covariate": "Covariate", "hazard_ratio": "Hazard ratio",
                  "ci_low": "95% CI low", "ci_high": "95% CI high", "p_value": "p-value",
                  "p_adjusted": "Adjusted p (Benjamini–Hochberg)"},

@@ -24,7 +24,7 @@ from analysis.survival.population import from_first
 
 AT_RISK_COLUMNS = ["customer_id", "risk_rank", "relative_hazard", "duration_days", "reasons"]
 #: Fits above this many customers run on a random sample of it (the page says so).
-MAX_FIT_ROWS = 200_000
+MAX_FIT_ROWS = 50_000
 _MAX_REFITS = 4
 _LABELS = {
     "first_channel": "First channel",
