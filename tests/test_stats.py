@@ -92,3 +92,18 @@ def test_week_periods_start_on_monday():
     starts = stats.period_start(keys["k"], "week")
     assert [d.strftime("%Y-%m-%d %a") for d in starts] == [
         "2024-12-30 Mon", "2025-01-06 Mon", "2025-02-24 Mon"]
+
+
+def test_holm_matches_statsmodels_with_ties_and_nans():
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis.stats import adjust_p_values
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.random(int(rng.integers(1, 30))) ** 3
+        p[rng.random(len(p)) < 0.2] = p[0]  # ties
+        np.testing.assert_allclose(adjust_p_values(p, "holm"),
+                                   multipletests(p, method="holm")[1], rtol=1e-12)
+    with_nan = np.array([0.01, np.nan, 0.04])
+    np.testing.assert_allclose(adjust_p_values(with_nan, "holm"), [0.02, np.nan, 0.04])
