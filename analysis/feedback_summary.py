@@ -18,7 +18,15 @@ from scipy import stats as sps
 from analysis.frames import as_int, canonical
 from analysis.results import OTHER, Estimate, Status
 from analysis.schema import SCALE_RANGES, ParameterError, UnknownValueError, valid_values
-from analysis.stats import WEEK_ORIGIN, nps_interval, period_key, wilson_interval
+from analysis.stats import (
+    DETRACTOR_MAX,
+    PROMOTER_MIN,
+    SATISFIED_MIN,
+    WEEK_ORIGIN,
+    nps_interval,
+    period_key,
+    wilson_interval,
+)
 
 #: Label of feedback without a value in the column being counted.
 MISSING = "(none)"
@@ -303,8 +311,8 @@ def _nps(scores: pd.DataFrame) -> Estimate | None:
     points, weights, n = _scale(scores, "nps")
     if n == 0:
         return None
-    promoters = weights[points >= 9].sum()
-    detractors = weights[points <= 6].sum()
+    promoters = weights[points >= PROMOTER_MIN].sum()
+    detractors = weights[points <= DETRACTOR_MAX].sum()
     low, high = nps_interval(promoters, detractors, n)
     return Estimate(100 * (promoters - detractors) / n, low, high, n)
 
@@ -313,7 +321,7 @@ def _csat(scores: pd.DataFrame) -> Estimate | None:
     points, weights, n = _scale(scores, "csat")
     if n == 0:
         return None
-    satisfied = weights[points >= 4].sum()
+    satisfied = weights[points >= SATISFIED_MIN].sum()
     (low,), (high,) = wilson_interval([satisfied], [n])
     return Estimate(satisfied / n, float(low), float(high), n)
 

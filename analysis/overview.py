@@ -16,7 +16,13 @@ from analysis.definitions import (
     present_touchpoints,
 )
 from analysis.frames import as_int, canonical, to_lazy
-from analysis.stats import period_key, period_start
+from analysis.stats import (
+    DETRACTOR_MAX,
+    PROMOTER_MIN,
+    SATISFIED_MIN,
+    period_key,
+    period_start,
+)
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,10 @@ def _customer_share(lf: nw.LazyFrame, touchpoints: tuple[str, ...], customers: i
 
 
 def feedback_kpis(feedback: Any) -> dict[str, Any]:
-    """Feedback count, NPS, CSAT (top-2-box share) and CES (mean) with response counts."""
+    """Feedback count, NPS, CSAT (top-2-box share) and CES (mean) with response counts.
+
+    The score thresholds are analysis.stats', shared with the Experiments KPIs, so Home
+    and an experiment read the same answers the same way."""
     out: dict[str, Any] = {
         "feedback": None, "nps": None, "nps_responses": 0, "csat": None, "csat_responses": 0,
         "ces": None, "ces_responses": 0, "messages": [],
@@ -164,9 +173,9 @@ def feedback_kpis(feedback: Any) -> dict[str, Any]:
         .agg(
             nw.len().cast(nw.Float64).alias("n"),
             score.mean().alias("mean"),
-            (score >= 9).cast(nw.Float64).sum().alias("promoters"),
-            (score <= 6).cast(nw.Float64).sum().alias("detractors"),
-            (score >= 4).cast(nw.Float64).sum().alias("top2"),
+            (score >= PROMOTER_MIN).cast(nw.Float64).sum().alias("promoters"),
+            (score <= DETRACTOR_MAX).cast(nw.Float64).sum().alias("detractors"),
+            (score >= SATISFIED_MIN).cast(nw.Float64).sum().alias("top2"),
         )
         .collect()
         .to_pandas()

@@ -20,6 +20,11 @@ from statsmodels.stats.multitest import multipletests
 from analysis.schema import ParameterError
 
 Z95 = 1.959963984540054
+#: The score definitions every KPI uses (Home, feedback, experiments): NPS promoters answer
+#: 9–10 and detractors 0–6; a CSAT answer of 4 or 5 (of 5) is satisfied.
+PROMOTER_MIN = 9
+DETRACTOR_MAX = 6
+SATISFIED_MIN = 4
 #: Expected counts below this make the chi-square approximation unreliable (Cochran's rule).
 MIN_EXPECTED = 5.0
 

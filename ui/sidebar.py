@@ -220,11 +220,18 @@ def _default(key: str, value: object) -> None:
         st.session_state[key] = value
 
 
-def _share_link(params: dict[str, list[str]]) -> None:
+def link_to(params: dict[str, list[str]]) -> str:
+    """The address of this page with ``params`` ("" when the server address is unknown)."""
     base = (st.context.url or "").split("?")[0]
     if not base:
+        return ""
+    return base + ("?" + urlencode(params, doseq=True) if params else "")
+
+
+def _share_link(params: dict[str, list[str]]) -> None:
+    link = link_to(params)
+    if not link:
         return
-    link = base + ("?" + urlencode(params, doseq=True) if params else "")
     with st.expander("Share this view", icon=":material/link:"):
         st.caption("This link opens the same dataset, filters and settings.")
         st.code(link, language=None, wrap_lines=True)

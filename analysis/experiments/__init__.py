@@ -8,15 +8,37 @@ difference-in-differences with an event-study pre-trend check.
 """
 
 from analysis.experiments.abtest import ABResult, ab_test
+from analysis.experiments.compare import (
+    Effects,
+    ab_effects,
+    before_after_effects,
+    did_effects,
+)
 from analysis.experiments.did import DiDResult, customer_periods, diff_in_diff
 from analysis.experiments.event_study import EventStudyResult, event_study
+from analysis.experiments.kpis import (
+    KPI,
+    customer_kpis,
+    feedback_kpis_per_customer,
+    kpi_catalog,
+    kpi_summary,
+)
 
 __all__ = [
+    "KPI",
     "ABResult",
     "DiDResult",
+    "Effects",
     "EventStudyResult",
+    "ab_effects",
     "ab_test",
+    "before_after_effects",
+    "customer_kpis",
     "customer_periods",
+    "did_effects",
     "diff_in_diff",
     "event_study",
+    "feedback_kpis_per_customer",
+    "kpi_catalog",
+    "kpi_summary",
 ]

@@ -101,8 +101,9 @@ def drop_missing(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def robust_fit(model: Any, groups: pd.Series | None) -> Any:
-    """Fit with cluster-robust covariance when ``groups`` is given, HC1 otherwise."""
-    if groups is not None:
+    """Fit with cluster-robust covariance when ``groups`` has two clusters or more, HC1
+    otherwise (one cluster has no between-cluster variation to measure)."""
+    if groups is not None and groups.nunique() > 1:
         codes = pd.factorize(groups)[0]
         return model.fit(cov_type="cluster", cov_kwds={"groups": codes})
     return model.fit(cov_type="HC1")
