@@ -186,7 +186,9 @@ def _pick_kpis(ctx: Context, s: ExperimentSettings) -> ExperimentSettings | None
     chosen = st.multiselect("KPIs", available, key="x_kpi",
                             format_func=lambda k: catalog[k].label,
                             placeholder="Pick the KPIs to compare")
-    st.caption(md(" ".join(f"{catalog[k].label}: {catalog[k].description}" for k in chosen)))
+    with st.expander("How each KPI is measured", icon=":material/help:"):
+        for k in chosen:
+            st.markdown(f"- **{md(catalog[k].label)}**: {md(catalog[k].description)}")
     if not chosen:
         st.info("Pick at least one KPI.", icon=":material/checklist:")
         return None

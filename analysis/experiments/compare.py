@@ -229,6 +229,9 @@ def _display(raw: pd.DataFrame, catalog: dict[str, KPI], correction: str) -> pd.
     out["units_a"], out["units_b"] = raw["control_units"], raw["units"]
     for col in ("relative_lift", "lift_ci_low", "lift_ci_high", "p_value"):
         out[col] = pd.to_numeric(raw.get(col), errors="coerce").astype(float)
+    # A relative change of a score that crosses zero (NPS: −100 to 100) means nothing.
+    crosses = raw["metric"].map(lambda k: catalog[k].key == "nps").to_numpy()
+    out.loc[crosses, ["relative_lift", "lift_ci_low", "lift_ci_high"]] = np.nan
     out["p_adjusted"] = adjust_p_values(out["p_value"].to_numpy(), correction)
     out["test"], out["note"] = raw["test"], raw["note"].fillna("")
     out["unit"] = raw["metric"].map(lambda k: catalog[k].diff_unit)

@@ -73,7 +73,7 @@ def test_home_empty_state_points_to_upload(empty_workspace):
 
 
 def test_placeholder_pages_show_no_charts(workspace_path):
-    for page in PAGES[4:6]:
+    for page in PAGES[5:6]:
         at = _app(page)
         assert not at.get("plotly_chart")
         assert any("arrives soon" in i.value for i in at.info)
