@@ -235,14 +235,16 @@ def review_pack_button(ctx: Context, s: ExperimentSettings, result: compare.Effe
     st.caption("The link in the sidebar reopens this exact view. The review pack is one HTML "
                "file that opens in any browser without the app or a network: settings, "
                "results in words, tables and interactive charts, for a meeting or a ticket.")
+    # The address is known while the page runs, not when the file is built on click.
+    link = link_to({**ctx.params(), **s.params(), "trend": [trend_kpi]}) or "not known"
     st.download_button(
-        "Download review pack", data=lambda: review_pack_html(ctx, s, result, trend_kpi),
+        "Download review pack", data=lambda: review_pack_html(ctx, s, result, trend_kpi, link),
         file_name="experiment_review_pack.html", mime="text/html", key="x_pack",
         icon=":material/download:", on_click="ignore")
 
 
 def review_pack_html(ctx: Context, s: ExperimentSettings, result: compare.Effects,
-                     trend_kpi: str) -> bytes:
+                     trend_kpi: str, link: str) -> bytes:
     fb = ctx.feedback.id if ctx.feedback else None
     catalog = s.catalog()
     figs = [("Effects with their 95% intervals", figures.effect_forest_chart(
@@ -260,8 +262,7 @@ def review_pack_html(ctx: Context, s: ExperimentSettings, result: compare.Effect
     filters = ctx.filters
     settings = [("Dataset", ctx.events.name),
                 ("Dates", f"{filters.start or 'start'} to {filters.end or 'end'}"),
-                *s.describe(), ("Link", link_to({**ctx.params(), **s.params(),
-                                                  "trend": [trend_kpi]}) or "not known")]
+                *s.describe(), ("Link", link)]
     html = review_pack(
         "Experiment review", subtitle=MODES_TITLE[s.mode], settings=settings,
         findings=sentences(result), warnings=warnings,

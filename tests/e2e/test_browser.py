@@ -159,3 +159,39 @@ def test_churn_view_restores_from_a_link(server, browser):
     assert "by=segment" in page.url and "tab=risk" in page.url
     page.screenshot(path=str(SHOTS / "e2e_churn.png"), full_page=True)
     context.close()
+
+
+def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    page.goto(f"{server.url}/Experiments?dataset={dataset}&mode=did&grp=region&trt=North"
+              "&chg=2025-07-01&kpi=converted&kpi=nps")
+    expect(page.get_by_role("heading", name="What changed")).to_be_visible()
+    expect(page.get_by_text("for the treated group relative to control").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Pre-trend check (event study)")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('trt=North')")
+    assert "mode=did" in page.url and "chg=2025-07-01" in page.url
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download review pack").click()
+    pack = tmp_path / "pack.html"
+    download.value.save_as(pack)
+    page.screenshot(path=str(SHOTS / "e2e_experiments.png"), full_page=True)
+    context.close()
+
+    html = pack.read_text(encoding="utf-8")
+    assert "Difference-in-differences" in html and "Conversion rose" in html
+    assert "trt=North" in html  # the link back to this view
+    offline = browser.new_context(offline=True)
+    view = offline.new_page()
+    requests: list[str] = []
+    view.on("request", lambda r: requests.append(r.url))
+    view.goto(pack.as_uri())
+    expect(view.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+    assert view.locator(".js-plotly-plot").count() == 3  # forest, trend, event study
+    assert all(url.startswith("file:") for url in requests), requests
+    offline.close()
