@@ -261,14 +261,34 @@ def review_pack_html(ctx: Context, s: ExperimentSettings, result: compare.Effect
                 warnings.append(study.pretrend_warning)
     filters = ctx.filters
     settings = [("Dataset", ctx.events.name),
-                ("Dates", f"{filters.start or 'start'} to {filters.end or 'end'}"),
+                ("Dates", f"{filters.start or 'the first event'} to "
+                          f"{filters.end or 'the last event'}"),
                 *s.describe(), ("Link", link)]
     html = review_pack(
         "Experiment review", subtitle=MODES_TITLE[s.mode], settings=settings,
         findings=sentences(result), warnings=warnings,
-        tables=[("Results", result_table(result, s)),
-                (f"{catalog[trend_kpi].label} by month", series)],
+        tables=[("Results", _p_as_text(result_table(result, s))),
+                (f"{catalog[trend_kpi].label} by month", trend_table(series, catalog[trend_kpi]))],
         figures=figs, notes=[catalog[k].label + ": " + catalog[k].description
                              for k in s.kpis],
         generated=pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"))
     return html.encode("utf-8")
+
+
+def _p_as_text(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    for col in ("p-value", "Adjusted p"):
+        out[col] = out[col].map(lambda p: "" if p != p else "< 0.001" if p < 0.001
+                                else f"{p:.3f}" if p < 0.01 else f"{p:.2f}")
+    return out
+
+
+def trend_table(series: pd.DataFrame, info) -> pd.DataFrame:
+    """The monthly values with human labels, rounded to the KPI's decimals."""
+    unit = f" ({info.unit.strip()})" if info.unit.strip() else ""
+    return pd.DataFrame({
+        "Month": pd.to_datetime(series["period"]).dt.strftime("%Y-%m"),
+        "Group": series["group"].astype(str), "Customers": series["units"],
+        f"{info.label}{unit}": series["value"].round(info.decimals),
+        "95% CI from": series["ci_low"].round(info.decimals),
+        "95% CI to": series["ci_high"].round(info.decimals)})

@@ -61,9 +61,15 @@ class Context:
         return out
 
 
+FAVICON = "🧭"
+
+
 def page_context(title: str, icon: str) -> Context:
     """Set up the page, draw the sidebar, sync the URL; returns the page's context."""
-    st.set_page_config(page_title=f"{title} · Journey analytics", page_icon=icon, layout="wide")
+    # An emoji favicon is drawn in the page; a ":material/…:" one is fetched from Google's
+    # font servers, so every page view would call out.
+    st.set_page_config(page_title=f"{title} · Journey analytics", page_icon=FAVICON,
+                       layout="wide")
     url = state.read_url()
     if st.session_state.get("_page") != title:
         # Widget values do not carry over to another page's widgets: the URL (which every

@@ -166,6 +166,9 @@ def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
                                   accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:")) else None)
     page.goto(server.url)
     page.wait_for_function("() => window.location.search.includes('dataset=')")
     dataset = page.url.split("dataset=")[1].split("&")[0]
@@ -182,6 +185,7 @@ def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
     download.value.save_as(pack)
     page.screenshot(path=str(SHOTS / "e2e_experiments.png"), full_page=True)
     context.close()
+    assert not outside, f"the page called out to {outside}"
 
     html = pack.read_text(encoding="utf-8")
     assert "Difference-in-differences" in html and "Conversion rose" in html
