@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from analysis import funnel, paths, survival
+from analysis.experiments.kpis import customer_kpis
 
 # Journey order (DESIGN.md, Order of events): timestamp, then the file order recorded at ingest.
 ORDER = "PARTITION BY customer_id ORDER BY timestamp, event_seq"
@@ -141,9 +142,45 @@ def sql_lifetimes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+KPI_CONVERSION, KPI_CHURN, KPI_TOUCHPOINT, KPI_CHURN_DAYS = "tp05", "tp19", "tp03", 7
+
+
+def ours_kpis(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return customer_kpis(con.table("events"), conversion=[KPI_CONVERSION], churn=[KPI_CHURN],
+                         churn_days=KPI_CHURN_DAYS, touchpoint=KPI_TOUCHPOINT)
+
+
+def sql_kpis(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    # Churned: 1 when the first churn event is within 7 days of the first event, else 0 when
+    # the customer was seen for 7 days before the data ends (the last event), else unknown.
+    window_us = KPI_CHURN_DAYS * 86_400 * 1_000_000
+    return con.execute(
+        f"""
+        WITH per AS (
+            SELECT customer_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen,
+                   min(timestamp) FILTER (WHERE touchpoint = '{KPI_CONVERSION}') AS conv_at,
+                   min(timestamp) FILTER (WHERE touchpoint = '{KPI_CHURN}') AS churn_at,
+                   bool_or(touchpoint = '{KPI_TOUCHPOINT}') AS touched
+            FROM events GROUP BY customer_id
+        )
+        SELECT customer_id, first_seen, last_seen,
+               date_trunc('month', first_seen)::TIMESTAMP AS period,
+               (conv_at IS NOT NULL)::BIGINT AS converted,
+               epoch_us(conv_at - first_seen) / 1e6 / 86400.0 AS days_to_convert,
+               CASE WHEN epoch_us(churn_at) - epoch_us(first_seen) <= {window_us} THEN 1.0
+                    WHEN epoch_us(data_end) - epoch_us(first_seen) >= {window_us} THEN 0.0
+               END AS churned,
+               touched::BIGINT AS touched
+        FROM per, (SELECT max(last_seen) AS data_end FROM per)
+        ORDER BY customer_id
+        """
+    ).df()
+
+
 JOBS: dict[str, tuple[Callable, Callable]] = {
     "sankey_links": (ours_sankey, sql_sankey),
     "transition_matrix": (ours_transitions, sql_transitions),
     "funnel_4_steps_7d": (ours_funnel, sql_funnel),
     "customer_lifetimes": (ours_lifetimes, sql_lifetimes),
+    "customer_kpis": (ours_kpis, sql_kpis),
 }

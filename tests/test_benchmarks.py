@@ -64,3 +64,27 @@ def test_lifetimes_sql_matches(con):
     assert len(ours) == len(sql) > 0
     assert 0 < ours["churned"].sum() < len(ours)
     pd.testing.assert_frame_equal(ours, sql, check_exact=True)
+
+
+def test_kpis_sql_matches(con):
+    ours, sql = (f(con) for f in JOBS["customer_kpis"])
+    assert len(ours) == len(sql) > 0
+    for flag in ("converted", "touched"):
+        assert 0 < ours[flag].sum() < len(ours)
+    assert ours["churned"].eq(1).any() and ours["churned"].eq(0).any()
+    pd.testing.assert_frame_equal(ours, sql, check_exact=True)
+
+
+def test_kpis_sql_censors_like_ours(con):
+    """The data cut mid-year: customers first seen in its last 7 days who have not churned
+    are unknown (NaN) on both sides."""
+    path = con.execute("SELECT path FROM duckdb_databases() "
+                       "WHERE database_name = current_database()").fetchall()[0][0]
+    cut = duckdb.connect()
+    cut.execute(f"ATTACH '{path}' AS bench (READ_ONLY)")
+    cut.execute("CREATE VIEW events AS SELECT * FROM bench.events "
+                "WHERE timestamp < TIMESTAMP '2025-07-01'")
+    ours, sql = (f(cut) for f in JOBS["customer_kpis"])
+    cut.close()
+    assert ours["churned"].isna().sum() > 10
+    pd.testing.assert_frame_equal(ours, sql, check_exact=True)

@@ -175,8 +175,10 @@ def _pick_kpis(ctx: Context, s: ExperimentSettings) -> ExperimentSettings | None
     catalog = s.catalog()
     available = kpis.available_kpis(table, catalog)
     if not available:
-        st.info("No KPI can be computed: define conversion or churn on the Data page, or link "
-                "feedback with scores to these events.", icon=":material/info:")
+        st.info("No KPI can be computed yet: pick the conversion touchpoints above, or choose "
+                "a touchpoint whose reach to compare under “KPI definitions and test "
+                "options”. Feedback with scores linked to these events adds NPS, CSAT and "
+                "CES.", icon=":material/info:")
         return None
     if "x_kpi" not in st.session_state:
         wanted = ctx.url.get("kpi")

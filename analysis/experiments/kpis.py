@@ -147,6 +147,9 @@ def customer_kpis(
     table = _finish_events(table, conversion, churn, churn_days, list(attributes), period)
     if feedback is not None:
         table = table.merge(feedback_kpis_per_customer(feedback), on="customer_id", how="left")
+    # The engine already sorted the rows; ids that are not text there sort differently.
+    if table["customer_id"].is_monotonic_increasing:
+        return table.reset_index(drop=True)
     return table.sort_values("customer_id", ignore_index=True)
 
 
@@ -199,7 +202,7 @@ def _event_kpis(lf: nw.LazyFrame, names: list[str], conversion: list[str], churn
     if churn:
         extra.append((seconds_between(per, "_churn_at", "first_seen") / DAY)
                      .alias("_churn_days"))
-    return per.with_columns(*extra).collect().to_pandas()
+    return per.with_columns(*extra).sort("customer_id").collect().to_pandas()
 
 
 def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
@@ -207,8 +210,8 @@ def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
     """Flags and censoring in pandas, on one row per customer."""
     table["customer_id"] = table["customer_id"].astype(str)
     table["period"] = period_start(table["period"], period)
-    for col in ("first_seen", "last_seen"):
-        table[col] = pd.to_datetime(table[col])
+    for col in ("first_seen", "last_seen", "period"):
+        table[col] = pd.to_datetime(table[col], utc=True, cache=False).dt.tz_localize(None)
     out = table[["customer_id", "first_seen", "last_seen", "period"]].copy()
     for a in attributes:
         low, high = table[f"_min_{a}"], table[f"_max_{a}"]
