@@ -354,7 +354,7 @@ def _volume(
         return pd.DataFrame({k: [] for k in keys} | {"feedback": pd.Series(dtype="int64")})
     step = 7 if period == "week" else 1
     # Days are counted like weeks (stats.period_key): whole periods since WEEK_ORIGIN.
-    key = (period_key("timestamp", "week") if step == 7
+    key = (period_key("timestamp", "week", lf) if step == 7
            else (nw.col("timestamp") - nw.lit(WEEK_ORIGIN)).dt.total_seconds() // 86_400)
     frame = lf.with_columns(key.alias("period_start"))
     if split:

@@ -102,11 +102,11 @@ def seconds_between(lf: nw.LazyFrame, later: str, earlier: str) -> nw.Expr:
     if not lf.implementation.is_spark_like():
         return (nw.col(later) - nw.col(earlier)).dt.total_microseconds() / 1_000_000
     schema = lf.collect_schema()
-    micros = _epoch_micros(later, schema[later]) - _epoch_micros(earlier, schema[earlier])
+    micros = epoch_micros(later, schema[later]) - epoch_micros(earlier, schema[earlier])
     return micros / 1_000_000
 
 
-def _epoch_micros(column: str, dtype: Any) -> nw.Expr:
+def epoch_micros(column: str, dtype: Any) -> nw.Expr:
     """Microseconds since 1970-01-01 of a Spark timestamp column, exactly.
 
     A TIMESTAMP (time zone aware) casts to whole epoch seconds (floored); a TIMESTAMP_NTZ

@@ -207,7 +207,7 @@ def weekly_activity(events: Any, *, by: str | None = "channel") -> pd.DataFrame:
     lf = canonical(events, "events")
     names = lf.collect_schema().names()
     keys = ["week"] + ([by] if by and by in names else [])
-    frame = lf.with_columns(period_key("timestamp", "week").alias("week"))
+    frame = lf.with_columns(period_key("timestamp", "week", lf).alias("week"))
     if len(keys) > 1:
         frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)"))
     out = (

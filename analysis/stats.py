@@ -181,13 +181,22 @@ def _holm(p: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- periods
 
 
-def period_key(column: str, period: str) -> nw.Expr:
+def period_key(column: str, period: str, lf: nw.LazyFrame | None = None) -> nw.Expr:
     """An expression giving the period an event time falls in: the month's first day, or the
     number of whole weeks since :data:`WEEK_ORIGIN` (portable where SQL engines lack week
-    truncation). Turn keys into dates with :func:`period_start`."""
+    truncation). Turn keys into dates with :func:`period_start`.
+
+    Pass the frame ``lf`` the expression runs on: Narwhals has no duration arithmetic on
+    Spark, so there weeks are counted from the epoch time of ``column``."""
     check_period(period)
     if period == "month":
         return nw.col(column).dt.truncate("1mo")
+    if lf is not None and lf.implementation.is_spark_like():
+        from analysis.frames import epoch_micros
+
+        origin = int((WEEK_ORIGIN - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+        dtype = lf.collect_schema()[column]
+        return (epoch_micros(column, dtype) - origin) // (7 * 86_400 * 1_000_000)
     return (nw.col(column) - nw.lit(WEEK_ORIGIN)).dt.total_seconds() // (7 * 86_400)
 
 

@@ -104,8 +104,6 @@ def test_customer_kpis_match_across_engines(spark, events, feedback, case):
     kw = {**OPTIONS, **CASES[case]}
     with_feedback = kw.pop("feedback", True)
     event_frames = _engines(spark, events)
-    if kw.get("period") == "week":
-        del event_frames["spark"]  # see test_weekly_periods_on_spark
     feedback_frames = _engines(spark, feedback) if with_feedback else dict.fromkeys(event_frames)
     expected = customer_kpis(events, feedback if with_feedback else None, **kw)
     _check_expected(expected, events, kw, with_feedback)
@@ -148,10 +146,3 @@ def test_feedback_kpis_match_across_engines(spark, feedback):
     for name, frame in _engines(spark, feedback).items():
         out = feedback_kpis_per_customer(frame).sort_values("customer_id", ignore_index=True)
         _same(out, expected, f"feedback/{name}")
-
-
-@pytest.mark.xfail(raises=NotImplementedError, strict=True,
-                   reason="stats.period_key('week') uses dt.total_seconds, which Narwhals does "
-                          "not implement on Spark")
-def test_weekly_periods_on_spark(spark, events):
-    customer_kpis(spark.createDataFrame(events), period="week")

@@ -276,3 +276,14 @@ def test_kaplan_meier_by_group_matches_across_engines(spark, events, weights):
         assert out.logrank_p == pytest.approx(expected.logrank_p, rel=1e-10, abs=1e-300)
         assert (out.rmst_horizon, out.status, out.message) == (
             expected.rmst_horizon, expected.status, expected.message)
+
+
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_periods_match_duckdb(spark, sdf, events, period):
+    """Weeks are counted from epoch times on Spark (no duration arithmetic there)."""
+    steps = ["Product page", "Checkout"]
+    _same(funnel.funnel_over_time(sdf, steps, period=period),
+          funnel.funnel_over_time(events, steps, period=period), sort=["period", "step_index"])
+    if period == "week":
+        _same(overview.weekly_activity(sdf), overview.weekly_activity(events),
+              sort=["week", "channel"])

@@ -341,7 +341,7 @@ def customer_periods(
     _check_values(lf, treated_column, list(treated_values), f"{treated_column} value")
     start = change_date if isinstance(change_date, datetime) else datetime.combine(
         change_date, datetime.min.time())
-    per = (
+    firsts = (
         lf.with_columns(
             nw.col("touchpoint").cast(nw.String).is_in(goals).cast(nw.Int8).alias("_conv"),
             nw.col(treated_column).cast(nw.String).is_in([str(v) for v in treated_values])
@@ -350,8 +350,10 @@ def customer_periods(
         .group_by("customer_id")
         .agg(nw.col("timestamp").min().alias("first_seen"),
              nw.col("_conv").max().alias("converted"), nw.col("_treat").max().alias("treated"))
-        .with_columns(period_key("first_seen", period).alias("period"),
-                      (nw.col("first_seen") >= nw.lit(start)).alias("post"))
+    )
+    per = (
+        firsts.with_columns(period_key("first_seen", period, firsts).alias("period"),
+                             (nw.col("first_seen") >= nw.lit(start)).alias("post"))
         .sort("customer_id")
         .collect()
         .to_pandas()

@@ -195,7 +195,7 @@ def _event_kpis(lf: nw.LazyFrame, names: list[str], conversion: list[str], churn
                  nw.col(f"_attr_{a}").max().alias(f"_max_{a}")]
     per = lf.with_columns(*marks) if marks else lf
     per = per.group_by("customer_id").agg(*aggs)
-    extra = [period_key("first_seen", period).alias("period")]
+    extra = [period_key("first_seen", period, per).alias("period")]
     if conversion:
         extra.append((seconds_between(per, "_conv_at", "first_seen") / DAY)
                      .alias("days_to_convert"))

@@ -302,7 +302,7 @@ def funnel_over_time(
     lf, sets = _prepared(events, steps, window=window, mode=mode, step_col=step_col)
     per = customer_steps(lf, sets, window=window, mode=mode, step_col=step_col)
     wide = (
-        per.with_columns(period_key("_t0", period).alias("period"))
+        per.with_columns(period_key("_t0", period, per).alias("period"))
         .group_by("period")
         .agg(*[(~nw.col(f"_t{i}").is_null()).cast(nw.Int64).sum().alias(f"c{i}")
                for i in range(len(sets))])
