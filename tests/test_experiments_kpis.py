@@ -229,3 +229,31 @@ def test_sentences_read_like_the_issue():
                "empty.")
     assert words.effect_sentence(row, "ab").endswith("Not tested: an arm is empty.")
     assert words.verdict({"ci_low": 1, "ci_high": 2, "higher_is_better": False}) == "Worse"
+
+
+def test_horizon_counts_each_customers_first_days_only(hand):
+    events, _ = hand
+    u = kpis.customer_kpis(events, conversion=["Purchase"], touchpoint="Checkout",
+                           horizon_days=10).set_index("customer_id")
+    assert u.loc["a", "revenue"] == 10.0  # the renewal on day 20 is outside the first 10 days
+    assert u.loc["a", "converted"] == 1 and u.loc["b", "touched"] == 1
+    # c started 20 days before the data ends: observed for 10 days, so it counts
+    assert u.loc["c", "converted"] == 1
+    u = kpis.customer_kpis(events, conversion=["Purchase"], horizon_days=30)
+    u = u.set_index("customer_id")
+    assert np.isnan(u.loc["c", "converted"]) and np.isnan(u.loc["c", "revenue"])
+    assert u.loc["a", "revenue"] == 15.0 and u.loc["d", "converted"] == 0
+    with pytest.raises(ParameterError):
+        kpis.customer_kpis(events, horizon_days=0)
+
+
+def test_horizon_removes_the_late_starter_bias_of_before_after(demo_units):
+    d = demo.load()
+    even = kpis.customer_kpis(d.events, conversion=["Purchase"], horizon_days=90)
+    raw = compare.before_after_effects(demo_units, ["revenue"], kpis.kpi_catalog(),
+                                       change=demo.CHANGE_DATE).table.iloc[0]
+    fair = compare.before_after_effects(even, ["revenue"], kpis.kpi_catalog(),
+                                        change=demo.CHANGE_DATE).table.iloc[0]
+    # Late starters had less time to renew: the whole-journey comparison says revenue fell,
+    # the first-90-days comparison does not.
+    assert raw["ci_high"] < 0 and fair["difference"] > 0

@@ -26,6 +26,7 @@ CASES = {
     "month": {},
     "week-7d": {"period": "week", "churn_days": 7},
     "no-feedback": {"feedback": False, "attributes": ["segment"], "churn_days": 90},
+    "horizon-60d": {"horizon_days": 60},
 }
 
 

@@ -49,6 +49,8 @@ def _seed(ctx: Context, candidates: list[str]) -> None:
     ss["x_trt"] = list(ctx.url.get("trt", []))
     days = _url(ctx, "cdays", "30")
     ss["x_cdays"] = int(days) if days.isdigit() and 1 <= int(days) <= 3650 else 30
+    hdays = _url(ctx, "hdays", "0")
+    ss["x_hdays"] = int(hdays) if hdays.isdigit() and int(hdays) <= 3650 else 0
     ss["x_tp"] = _url(ctx, "tp")
     ss["x_corr"] = _url(ctx, "corr", "holm") if _url(ctx, "corr") in CORRECTIONS else "holm"
     ss["x_cuped"] = _url(ctx, "cuped") == "1"
@@ -143,6 +145,12 @@ def _options(ctx, mode, variant, control, change, group, treated, attributes, to
             format_func=lambda t: t or "No extra touchpoint") or None
         correction = cols[2].radio("Correct p-values for many tests with", list(CORRECTIONS),
                                    key="x_corr", format_func=CORRECTIONS.get)
+        horizon = int(st.number_input(
+            "Count each customer's first … days (0 = their whole journey)", 0, 3650,
+            key="x_hdays", help="Conversion, revenue, time to convert and reach count only "
+            "the first N days after a customer's first event, so customers who started late "
+            "are compared like with like; customers seen for less than N days before the data "
+            "ends are left out of those KPIs. Recommended for before/after."))
         cols = st.columns(3)
         segments = [NONE, *[a for a in attributes if a not in (variant, group)]]
         _keep("x_seg", segments)
@@ -166,7 +174,7 @@ def _options(ctx, mode, variant, control, change, group, treated, attributes, to
     settings = ExperimentSettings(
         mode, (), tuple(d.conversion), tuple(d.churn), churn_days, touchpoint, variant,
         control, change, group, treated, correction, bool(cuped and change), skew,
-        segment or None, aggregation)
+        segment or None, aggregation, horizon)
     return _pick_kpis(ctx, settings)
 
 

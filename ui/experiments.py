@@ -51,6 +51,7 @@ class ExperimentSettings:
     skew: str = "none"
     segment: str | None = None
     aggregation: str = "customers"
+    horizon_days: int = 0
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ class ExperimentSettings:
         out = {"mode": [self.mode], "kpi": list(self.kpis) or ["none"],
                "chg": [self.change.isoformat()] if self.change else [],
                "cdays": [str(self.churn_days)], "tp": [self.touchpoint or ""],
+               "hdays": [str(self.horizon_days)] if self.horizon_days else [],
                "corr": [self.correction], "skew": [self.skew],
                "seg": [self.segment] if self.segment else []}
         if self.mode == "ab":
@@ -85,7 +87,9 @@ class ExperimentSettings:
                 ("KPIs", ", ".join(catalog[k].label for k in self.kpis if k in catalog)),
                 ("Conversion", " or ".join(self.conversion) or "not defined"),
                 ("Churn", (" or ".join(self.churn) + f", within {self.churn_days} days")
-                 if self.churn else "not defined")]
+                 if self.churn else "not defined"),
+                ("Counted over", f"each customer's first {self.horizon_days} days"
+                 if self.horizon_days else "each customer's whole journey")]
         if self.mode == "ab":
             rows += [("Variant column", self.variant or ""), ("Control", self.control or ""),
                      ("Experiment start", self.change.isoformat() if self.change else
@@ -114,13 +118,13 @@ def _window(filters: Filters, start: date | None, end: date | None) -> Filters:
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Computing each customer's KPIs…")
 def _units(path: str, events_id: str, feedback_id: str | None, filters: Filters,
            population: tuple) -> pd.DataFrame:
-    conversion, churn, churn_days, touchpoint, attributes = population
+    conversion, churn, churn_days, touchpoint, attributes, horizon = population
     events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
     if feedback is not None and "customer_id" not in feedback.collect_schema().names():
         feedback = None
     return kpis.customer_kpis(events, feedback, conversion=conversion, churn=churn,
                               churn_days=churn_days, touchpoint=touchpoint,
-                              attributes=attributes)
+                              attributes=attributes, horizon_days=horizon or None)
 
 
 def units(path: str, events_id: str, feedback_id: str | None, filters: Filters,
@@ -132,7 +136,8 @@ def units(path: str, events_id: str, feedback_id: str | None, filters: Filters,
         filters = _window(filters, s.change, None)
     elif side == "pre":
         filters = _window(filters, None, s.change - timedelta(days=1))
-    population = (s.conversion, s.churn, s.churn_days, s.touchpoint, s.attributes)
+    population = (s.conversion, s.churn, s.churn_days, s.touchpoint, s.attributes,
+                  s.horizon_days)
     return _units(path, events_id, feedback_id, filters, population)
 
 

@@ -123,8 +123,8 @@ def before_after_effects(units: pd.DataFrame, kpis: Sequence[str], catalog: dict
     warning = ("A before/after difference is not a causal effect: anything else that changed "
                "at the same time (season, prices, marketing, who the customers are) is in "
                "it, and customers who started after it have had less time to convert, buy "
-               "again or churn. Compare with a control group that did not get the change to "
-               "separate them.")
+               "again or churn (count everyone's first N days to even that out). Compare "
+               "with a control group that did not get the change to separate them.")
     status, message = _status(table)
     return Effects(table, "before_after", warnings=(warning,), status=status, message=message)
 

@@ -97,6 +97,7 @@ def customer_kpis(
     touchpoint: str | None = None,
     attributes: Sequence[str] = (),
     period: str = "month",
+    horizon_days: int | None = None,
 ) -> pd.DataFrame:
     """One row per customer with every KPI the inputs allow.
 
@@ -120,6 +121,11 @@ def customer_kpis(
         count them.
     period : {"month", "week"}
         Calendar period of ``first_seen`` written to ``period``.
+    horizon_days : int, optional
+        Count only each customer's first ``horizon_days`` days (from their first event) for
+        conversion, time to convert, revenue and reach, so customers who started late are
+        not compared with customers who had longer to act; customers first seen less than
+        that before the data ends get NaN for these KPIs. Default: their whole journey.
 
     Returns
     -------
@@ -131,11 +137,13 @@ def customer_kpis(
         ``churn_days``; NaN when not churned and seen for less than ``churn_days`` before the
         data ends), ``touched`` (0/1), ``nps`` (mean of +100/0/−100 per answer), ``csat``,
         ``csat_satisfied`` (share of answers ≥ 4), ``ces`` (means; NaN without answers).
+        With ``horizon_days``, converted, days_to_convert, revenue and touched are floats,
+        NaN for customers not observed that long.
     """
     check_period(period)
-    if isinstance(churn_days, bool) or not isinstance(churn_days, int) or churn_days < 1:
-        raise ParameterError(f"churn_days must be a whole number of days ≥ 1, got {churn_days!r}.",
-                             "Pass e.g. churn_days=30.")
+    _check_days("churn_days", churn_days)
+    if horizon_days is not None:
+        _check_days("horizon_days", horizon_days)
     lf = canonical(events)
     names = lf.collect_schema().names()
     _check_attributes(names, attributes)
@@ -143,14 +151,33 @@ def customer_kpis(
     named = [*conversion, *churn, *([touchpoint] if touchpoint else [])]
     if named:
         check_touchpoints(lf, list(dict.fromkeys(named)))
-    table = _event_kpis(lf, names, conversion, churn, touchpoint, list(attributes), period)
+    if horizon_days:
+        lf = lf.with_columns(nw.col("timestamp").min().over("customer_id").alias("_first"))
+    table = _event_kpis(lf, names, conversion, churn, touchpoint, list(attributes), period,
+                        horizon_days)
     table = _finish_events(table, conversion, churn, churn_days, list(attributes), period)
+    if horizon_days:
+        _censor(table, horizon_days)
     if feedback is not None:
         table = table.merge(feedback_kpis_per_customer(feedback), on="customer_id", how="left")
     # The engine already sorted the rows; ids that are not text there sort differently.
     if table["customer_id"].is_monotonic_increasing:
         return table.reset_index(drop=True)
     return table.sort_values("customer_id", ignore_index=True)
+
+
+def _check_days(name: str, days: Any) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ParameterError(f"{name} must be a whole number of days ≥ 1, got {days!r}.",
+                             f"Pass e.g. {name}=30.")
+
+
+def _censor(table: pd.DataFrame, horizon_days: int) -> None:
+    """NaN for the horizon KPIs of customers not observed for ``horizon_days`` yet."""
+    unseen = (table["last_seen"].max() - table["first_seen"]) < timedelta(days=horizon_days)
+    for col in ("converted", "days_to_convert", "revenue", "touched"):
+        if col in table:
+            table[col] = table[col].astype(float).where(~unseen)
 
 
 def _check_attributes(names: list[str], attributes: Sequence[str]) -> None:
@@ -172,22 +199,28 @@ _RESERVED = ("customer_id", "first_seen", "last_seen", "period", "converted",
 
 
 def _event_kpis(lf: nw.LazyFrame, names: list[str], conversion: list[str], churn: list[str],
-                touchpoint: str | None, attributes: list[str], period: str) -> pd.DataFrame:
+                touchpoint: str | None, attributes: list[str], period: str,
+                horizon_days: int | None = None) -> pd.DataFrame:
     """The per-customer aggregation, in the engine."""
     tp = nw.col("touchpoint").cast(nw.String)
     ts = nw.col("timestamp")
+    inside = (seconds_between(lf, "timestamp", "_first") <= horizon_days * DAY
+              if horizon_days else nw.lit(value=True))
     marks = []
     aggs = [ts.min().alias("first_seen"), ts.max().alias("last_seen")]
     if conversion:
-        marks.append(nw.when(tp.is_in(conversion)).then(ts).alias("_conv_at"))
+        marks.append(nw.when(tp.is_in(conversion) & inside).then(ts).alias("_conv_at"))
         aggs.append(nw.col("_conv_at").min().alias("_conv_at"))
     if churn:
         marks.append(nw.when(tp.is_in(churn)).then(ts).alias("_churn_at"))
         aggs.append(nw.col("_churn_at").min().alias("_churn_at"))
     if touchpoint:
-        marks.append((tp == touchpoint).cast(nw.Int8).alias("_touched"))
+        marks.append(((tp == touchpoint) & inside).cast(nw.Int8).alias("_touched"))
         aggs.append(nw.col("_touched").max().alias("touched"))
-    if "revenue" in names:
+    if "revenue" in names and horizon_days:
+        marks.append(nw.when(inside).then(nw.col("revenue").cast(nw.Float64)).alias("_rev"))
+        aggs.append(nw.col("_rev").sum().alias("revenue"))
+    elif "revenue" in names:
         aggs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     for a in attributes:
         marks.append(nw.col(a).cast(nw.String).alias(f"_attr_{a}"))

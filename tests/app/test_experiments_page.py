@@ -126,3 +126,11 @@ def test_segments_add_rows_per_value(workspace_path):
     table = at.dataframe[0].value
     assert set(table["Segment"]) == {"All customers", "East", "North", "South", "West"}
     assert np.all(table["Adjusted p"] >= table["p-value"] - 1e-12)
+
+
+def test_first_days_horizon_from_the_link(workspace_path):
+    at = open_page(PAGE, mode="before_after", chg="2025-07-01", kpi="revenue", hdays="90")
+    assert not _errors(at)
+    assert at.number_input(key="x_hdays").value == 90
+    assert _sentences(at)[0].startswith("Revenue per customer rose")
+    assert qp(at, "hdays") == ["90"]
