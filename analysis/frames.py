@@ -88,6 +88,13 @@ def materialize(lf: nw.LazyFrame) -> nw.LazyFrame:
     return nw.from_native(lf.to_native().materialize())
 
 
+def to_pandas(lf: nw.LazyFrame) -> pd.DataFrame:
+    """``lf`` computed into pandas; DuckDB converts natively (faster than through Arrow)."""
+    if lf.implementation is nw.Implementation.DUCKDB:
+        return lf.to_native().df()
+    return lf.collect().to_pandas()
+
+
 def as_int(value: Any) -> int:
     """An aggregate as int; SQL engines return NULL (NaN) for counts over no rows."""
     return 0 if value is None or pd.isna(value) else int(value)

@@ -17,7 +17,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical, seconds_between, to_lazy
+from analysis.frames import canonical, seconds_between, to_lazy, to_pandas
 from analysis.journeys import check_touchpoints
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
 from analysis.stats import (
@@ -145,7 +145,8 @@ def customer_kpis(
     if horizon_days is not None:
         _check_days("horizon_days", horizon_days)
     lf = canonical(events)
-    names = lf.collect_schema().names()
+    schema = lf.collect_schema()
+    names, text_ids = schema.names(), schema["customer_id"] == nw.String
     _check_attributes(names, attributes)
     conversion, churn = list(conversion), list(churn)
     named = [*conversion, *churn, *([touchpoint] if touchpoint else [])]
@@ -160,8 +161,9 @@ def customer_kpis(
         _censor(table, horizon_days)
     if feedback is not None:
         table = table.merge(feedback_kpis_per_customer(feedback), on="customer_id", how="left")
-    # The engine already sorted the rows; ids that are not text there sort differently.
-    if table["customer_id"].is_monotonic_increasing:
+    # The engine sorted the rows; text sorts there as in Python (by code point), other ids
+    # (numbers made text here) do not.
+    if text_ids or table["customer_id"].is_monotonic_increasing:
         return table.reset_index(drop=True)
     return table.sort_values("customer_id", ignore_index=True)
 
@@ -235,17 +237,19 @@ def _event_kpis(lf: nw.LazyFrame, names: list[str], conversion: list[str], churn
     if churn:
         extra.append((seconds_between(per, "_churn_at", "first_seen") / DAY)
                      .alias("_churn_days"))
-    return per.with_columns(*extra).sort("customer_id").collect().to_pandas()
+    return to_pandas(per.with_columns(*extra).sort("customer_id"))
 
 
 def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
                    churn_days: int, attributes: list[str], period: str) -> pd.DataFrame:
     """Flags and censoring in pandas, on one row per customer."""
-    table["customer_id"] = table["customer_id"].astype(str)
-    table["period"] = period_start(table["period"], period)
-    for col in ("first_seen", "last_seen", "period"):
-        table[col] = pd.to_datetime(table[col], utc=True, cache=False).dt.tz_localize(None)
-    out = table[["customer_id", "first_seen", "last_seen", "period"]].copy()
+    ids = table["customer_id"]
+    period_col = (_naive(table["period"]) if period == "month"
+                  else _naive(period_start(table["period"], period)))
+    out = pd.DataFrame({
+        "customer_id": ids if ids.dtype == object else ids.astype(str),
+        "first_seen": _naive(table["first_seen"]), "last_seen": _naive(table["last_seen"]),
+        "period": period_col}, copy=False)
     for a in attributes:
         low, high = table[f"_min_{a}"], table[f"_max_{a}"]
         out[a] = low.where(low == high).astype(object).where(lambda s: s.notna(), None)
@@ -259,6 +263,15 @@ def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
     if "touched" in table:
         out["touched"] = table["touched"].fillna(0).astype(int)
     return out
+
+
+def _naive(times: pd.Series) -> pd.Series:
+    """Times as tz-naive UTC (Spark returns them UTC-aware, the other engines naive)."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        return times.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(times):
+        return times
+    return pd.to_datetime(times, cache=False)
 
 
 def _churn_within(table: pd.DataFrame, churn_days: int) -> pd.Series:
