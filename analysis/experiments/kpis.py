@@ -164,7 +164,7 @@ def customer_kpis(
     # The engine sorted the rows; text sorts there as in Python (by code point), other ids
     # (numbers made text here) do not.
     if text_ids or table["customer_id"].is_monotonic_increasing:
-        return table.reset_index(drop=True)
+        return table  # already indexed 0…n−1: a reset would copy every column
     return table.sort_values("customer_id", ignore_index=True)
 
 
@@ -237,7 +237,9 @@ def _event_kpis(lf: nw.LazyFrame, names: list[str], conversion: list[str], churn
     if churn:
         extra.append((seconds_between(per, "_churn_at", "first_seen") / DAY)
                      .alias("_churn_days"))
-    return to_pandas(per.with_columns(*extra).sort("customer_id"))
+    # The event times were only needed for the day counts: fewer columns to convert.
+    raw = [c for c, used in (("_conv_at", conversion), ("_churn_at", churn)) if used]
+    return to_pandas(per.with_columns(*extra).drop(*raw).sort("customer_id"))
 
 
 def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
@@ -254,7 +256,7 @@ def _finish_events(table: pd.DataFrame, conversion: list[str], churn: list[str],
         low, high = table[f"_min_{a}"], table[f"_max_{a}"]
         out[a] = low.where(low == high).astype(object).where(lambda s: s.notna(), None)
     if conversion:
-        out["converted"] = table["_conv_at"].notna().astype(int)
+        out["converted"] = table["days_to_convert"].notna().astype(int)
         out["days_to_convert"] = table["days_to_convert"].astype(float)
     if "revenue" in table:
         out["revenue"] = table["revenue"].astype(float).fillna(0.0)
