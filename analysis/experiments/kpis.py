@@ -82,8 +82,9 @@ def kpi_catalog(*, touchpoint: str | None = None, churn_days: int = 30) -> dict[
         KPI("csat_satisfied", "CSAT (share satisfied)", "mean", True, 100, "%", " pp", 1,
             "feedback", "Share of a customer's CSAT answers scoring 4 or 5, averaged over "
             "customers who answered (Home's CSAT)."),
-        KPI("ces", "CES (mean effort)", "mean", False, 1, " of 7", " pts", 2, "feedback",
-            "Mean CES answer (1–7, lower is easier) over customers who answered."),
+        KPI("ces", "CES (ease, 1–7)", "mean", True, 1, " of 7", " pts", 2, "feedback",
+            "Mean customer-effort answer over customers who answered, on the CES 2.0 scale: "
+            "1–7 agreement that the company made it easy, so higher is easier."),
     )}
 
 
