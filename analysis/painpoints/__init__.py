@@ -1,0 +1,1 @@
+"""Pain points: topics in feedback text, sentiment, links to touchpoints, priorities."""
