@@ -8,6 +8,7 @@ from analysis.painpoints.linking import link_feedback
 from analysis.painpoints.matrix import PainPoints, Weights, pain_points, priority_matrix
 from analysis.painpoints.sentiment import comment_sentiment
 from analysis.painpoints.topics import Topics, discover_topics, edit_topics, topics_from_categories
+from analysis.painpoints.trends import touchpoint_sentiment
 
 __all__ = [
     "PainPoints",
@@ -20,4 +21,5 @@ __all__ = [
     "pain_points",
     "priority_matrix",
     "topics_from_categories",
+    "touchpoint_sentiment",
 ]

@@ -72,13 +72,6 @@ def test_home_empty_state_points_to_upload(empty_workspace):
     assert any("no dataset" in i.value.lower() for i in at.info)
 
 
-def test_placeholder_pages_show_no_charts(workspace_path):
-    for page in PAGES[5:6]:
-        at = _app(page)
-        assert not at.get("plotly_chart")
-        assert any("arrives soon" in i.value for i in at.info)
-
-
 def test_url_restores_dataset_and_filters(workspace_path):
     at = _app()
     dataset = _qp(at, "dataset")[0]
