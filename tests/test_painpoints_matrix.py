@@ -80,7 +80,9 @@ def test_weights_change_the_order_and_are_validated(demo_result):
     d = demo.load()
     reach_only = priority_matrix(d.feedback, d.events, topics=demo_result.topics,
                                  weights=Weights(reach=1, severity=0, churn=0, revenue=0))
-    assert reach_only["customers"].is_monotonic_decreasing
+    topics = reach_only[reach_only["topic_id"] >= 0]
+    assert topics["customers"].is_monotonic_decreasing
+    assert (reach_only.iloc[len(topics):]["priority"] == 0).all()  # no topic: last
     with pytest.raises(ParameterError):
         priority_matrix(d.feedback, weights=Weights(reach=0, severity=0, churn=0, revenue=0))
     assert "log(hazard ratio)" in Weights().formula()

@@ -40,7 +40,11 @@ def render_matrix(r: PainPoints) -> None:
     shown["hr_interval"] = [
         f"{lo:.2f}–{hi:.2f}" if lo == lo and hi == hi else "" for lo, hi in
         zip(shown["hr_ci_low"], shown["hr_ci_high"], strict=True)]
-    show(shown, MATRIX_LABELS, percent=("negative_share", "conversion_impact"),
+    labels = {c: label for c, label in MATRIX_LABELS.items()
+              if c not in shown or shown[c].notna().any()}
+    if shown["churn_hazard_ratio"].isna().all():
+        labels.pop("hr_interval")
+    show(shown, labels, percent=("negative_share", "conversion_impact"),
          ratios=("churn_hazard_ratio",))
     st.caption(md(
         "One row per touchpoint and topic, most urgent first; click a header to sort. "

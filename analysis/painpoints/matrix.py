@@ -24,6 +24,7 @@ from analysis.painpoints.sentiment import comment_sentiment
 from analysis.painpoints.topics import Topics, discover_topics, topics_from_categories
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError
+from analysis.stats import wilson_interval
 from analysis.survival import churn_table, cox_hazards
 
 UNLINKED = "(unlinked)"
@@ -51,6 +52,8 @@ class Weights:
         return (f"priority = ({self.reach:g} × reach + {self.severity:g} × negative share + "
                 f"{self.churn:g} × churn risk + {self.revenue:g} × revenue at risk) / "
                 f"{self.total():g}, where reach = customers / the most customers of any row, "
+                "negative share is taken at its 95% lower bound (Wilson), so a handful of "
+                "comments cannot top the list, "
                 f"churn risk = log(hazard ratio) / log({HR_FULL:g}) clipped to 0–1 (0 without "
                 "a ratio), revenue at risk = the row's / the largest row's")
 
@@ -92,7 +95,7 @@ def priority_matrix(feedback: Any, events: Any = None, *, n_topics: int | None =
     at a conversion touchpoint or without conversion), revenue_at_risk (revenue of the
     customers who raised it in a negative comment × (HR − 1) / HR, the share of their churn
     the problem accounts for; 0 when HR ≤ 1, NaN without a hazard ratio or revenue),
-    priority (0–1, see :class:`Weights`).
+    priority (0–1, see :class:`Weights`; 0 for comments without a topic, which rank last).
 
     ``options`` are those of :func:`pain_points`.
     """
@@ -308,12 +311,17 @@ def _prioritise(matrix: pd.DataFrame, w: Weights) -> pd.DataFrame:
     reach = matrix["customers"] / max(matrix["customers"].max(), 1)
     if matrix["customers"].max() == 0:  # no customer ids: reach by mentions
         reach = matrix["mentions"] / matrix["mentions"].max()
+    low, _ = wilson_interval(matrix["negative"].to_numpy(), matrix["rated"].to_numpy())
+    severity = pd.Series(low, index=matrix.index).fillna(0.0)
     hr = matrix["churn_hazard_ratio"].astype(float)
     churn = (np.log(hr.where(hr > 1)) / math.log(HR_FULL)).clip(0, 1).fillna(0.0)
     revenue = matrix["revenue_at_risk"].astype(float).fillna(0.0)
     revenue = revenue / revenue.max() if revenue.max() > 0 else revenue * 0
-    score = (w.reach * reach + w.severity * matrix["negative_share"].fillna(0.0)
+    score = (w.reach * reach + w.severity * severity
              + w.churn * churn + w.revenue * revenue) / w.total()
+    # Comments without a topic (no text, no category) are counted but are not a problem
+    # to fix: they rank last.
+    score = score.where(matrix["topic_id"].astype(int) >= 0, 0.0)
     out = matrix.assign(priority=score.astype(float))
     out = out.sort_values(["priority", "mentions"], ascending=False, kind="stable")
     return out[list(COLUMNS)].reset_index(drop=True)
