@@ -199,3 +199,20 @@ def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
     assert view.locator(".js-plotly-plot").count() == 3  # forest, trend, event study
     assert all(url.startswith("file:") for url in requests), requests
     offline.close()
+
+
+def test_pain_points_view_restores_from_a_link(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(server.url)
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    page.goto(f"{server.url}/Pain_points?dataset={dataset}&k=5&w=1,2,1,1&rn=0:Waiting%20on%20hold")
+    expect(page.get_by_role("heading", name="Priority matrix")).to_be_visible()
+    expect(page.get_by_text("Waiting on hold").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Drill down")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('row=')")
+    assert "k=5" in page.url and "w=1%2C2%2C1%2C1" in page.url.replace(",", "%2C")
+    page.screenshot(path=str(SHOTS / "e2e_painpoints.png"), full_page=True)
+    context.close()
