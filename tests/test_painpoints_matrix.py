@@ -93,3 +93,15 @@ def test_deterministic(demo_result):
     again = pain_points(d.feedback, d.events, churn=["Cancel subscription"],
                         conversion=["Purchase"], start_at=["Purchase"])
     pd.testing.assert_frame_equal(again.matrix, demo_result.matrix)
+
+
+def test_airline_end_to_end_in_well_under_30_seconds(airline):
+    import time
+
+    start = time.perf_counter()
+    matrix = priority_matrix(airline)  # topics discovered, sentiment from the words
+    seconds = time.perf_counter() - start
+    assert seconds < 30, f"{seconds:.1f} s for {len(airline):,} comments"
+    assert matrix["mentions"].sum() == len(airline) == 14_640
+    assert set(matrix["touchpoint"]) == {"United", "US Airways", "American", "Southwest",
+                                         "Delta", "Virgin America"}
