@@ -257,3 +257,34 @@ def test_horizon_removes_the_late_starter_bias_of_before_after(demo_units):
     # Late starters had less time to renew: the whole-journey comparison says revenue fell,
     # the first-90-days comparison does not.
     assert raw["ci_high"] < 0 and fair["difference"] > 0
+
+
+def test_a_segment_without_the_control_says_so(demo_units):
+    units = demo_units.copy()
+    east = units["region"] == "East"
+    units.loc[east, "variant"] = "B"
+    for control in ("A", None):
+        e = compare.ab_effects(units, ["converted"], kpis.kpi_catalog(), variant="variant",
+                               control=control, segment="region")
+        row = e.table.set_index("segment").loc["East"]
+        # With the largest group as control (B, after the move) East has one variant only.
+        expected = "no A (control) customers" if control else "only one variant"
+        assert expected in row["note"] and np.isnan(row["p_value"])
+        assert e.status == "degenerate"
+        assert len(e.table) == 5  # every region has its row
+
+
+def test_did_counts_customers_in_neither_group(demo_units):
+    treated = (demo_units["region"] == demo.TREATED_REGION).astype(object)
+    treated.iloc[:25] = None
+    e = compare.did_effects(demo_units, ["converted"], kpis.kpi_catalog(), treated=treated,
+                            change=demo.CHANGE_DATE)
+    assert any(w.startswith("25 customers") for w in e.warnings)
+
+
+def test_a_difference_not_significant_after_adjustment_is_not_called_a_change():
+    row = {"label": "Conversion", "unit": " pp", "comparison": "B vs A", "segment": "South",
+           "difference": 5.4, "ci_low": 1.4, "ci_high": 9.3, "p_value": 0.019,
+           "p_adjusted": 0.19, "higher_is_better": True}
+    assert words.effect_sentence(row, "ab").startswith("No clear change in Conversion")
+    assert words.verdict(row) == "Unclear"

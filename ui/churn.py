@@ -19,7 +19,7 @@ from ui import data
 from ui import definitions as definition_controls
 from ui.downloads import csv_download
 from ui.sidebar import Context
-from ui.state import parse_date
+from ui.state import parse_date, parse_int
 from ui.tables import show
 from ui.text import md
 
@@ -132,8 +132,8 @@ def _seed(ctx: Context, touchpoints: list[str], suggested: int | None) -> None:
             t for t in d.churn if t in touchpoints]
     if "c_cin" not in st.session_state:
         days = (url.get("cin") or [""])[0]
-        if days.isdigit():
-            st.session_state["c_cin"] = int(days)
+        if parse_int(days, 0, 3650) is not None:
+            st.session_state["c_cin"] = parse_int(days, 0, 3650)
         elif d.inactivity_days:
             st.session_state["c_cin"] = int(d.inactivity_days)
         else:
@@ -163,6 +163,9 @@ def controls(ctx: Context) -> ChurnSettings | None:
         help="Churn after this many days without any event before the as-of date; 0 = off. "
         + (f"Suggested for this data: {suggested} days (90% of the gaps between a "
            "customer's events are shorter)." if suggested else ""))
+    chosen = st.session_state.get("c_asof")
+    if chosen is not None and first and last and not first <= chosen <= last:
+        st.session_state["c_asof"] = None  # from another dataset, or a bad link
     as_of = cols[2].date_input("As of", key="c_asof", min_value=first, max_value=last,
                                format="YYYY-MM-DD",
                                help="The observation date: events after it are ignored, as "

@@ -23,7 +23,7 @@ from ui.experiments import (
     variant_columns,
 )
 from ui.sidebar import Context
-from ui.state import parse_date
+from ui.state import parse_date, parse_int
 from ui.text import md
 
 NONE = ""
@@ -48,9 +48,9 @@ def _seed(ctx: Context, candidates: list[str]) -> None:
     ss["x_grp"] = _url(ctx, "grp")
     ss["x_trt"] = list(ctx.url.get("trt", []))
     days = _url(ctx, "cdays", "30")
-    ss["x_cdays"] = int(days) if days.isdigit() and 1 <= int(days) <= 3650 else 30
+    ss["x_cdays"] = parse_int(days, 1, 3650) or 30
     hdays = _url(ctx, "hdays", "0")
-    ss["x_hdays"] = int(hdays) if hdays.isdigit() and int(hdays) <= 3650 else 0
+    ss["x_hdays"] = parse_int(hdays, 0, 3650) or 0
     ss["x_tp"] = _url(ctx, "tp")
     ss["x_corr"] = _url(ctx, "corr", "holm") if _url(ctx, "corr") in CORRECTIONS else "holm"
     ss["x_cuped"] = _url(ctx, "cuped") == "1"
@@ -112,7 +112,10 @@ def controls(ctx: Context) -> ExperimentSettings | None:
                 placeholder="Pick the treated values",
                 help="Customers with these values got the change; everyone else is the "
                 "control group."))
-    if mode != "ab" and st.session_state.get("x_chg") is None and first and last:
+    chosen = st.session_state.get("x_chg")
+    if chosen is not None and first and last and not first <= chosen <= last:
+        chosen = st.session_state["x_chg"] = None  # from another dataset, or a bad link
+    if mode != "ab" and chosen is None and first and last:
         st.session_state["x_chg"] = first + (last - first) / 2
     change = cols[0 if mode != "ab" else 2].date_input(
         "Change date" if mode != "ab" else "Experiment start (optional)", key="x_chg",

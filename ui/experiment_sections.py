@@ -48,7 +48,8 @@ def render_effects(ctx: Context, s: ExperimentSettings) -> compare.Effects | Non
         f"({SIDES[s.mode][1].lower()} minus {SIDES[s.mode][0].lower()}"
         f"{', beyond the control group' if s.mode == 'did' else ''}); the bar is its 95% "
         "interval. Green: better with confidence; red: worse; grey: the interval crosses 0, "
-        "so the data cannot tell.")
+        "or the p-value adjusted for every test shown is not significant, so the data "
+        "cannot tell.")
     st.plotly_chart(figures.effect_forest_chart(forest_rows(result)), width="stretch")
     return result
 

@@ -14,6 +14,7 @@ from ui import data, funnel_steps
 from ui import definitions as definition_controls
 from ui.downloads import csv_download
 from ui.sidebar import Context
+from ui.state import parse_int
 from ui.tables import show
 from ui.text import md
 
@@ -59,7 +60,7 @@ def _seed(ctx: Context, on_options: list[str], breakdowns: list[str]) -> None:
             d.stages) >= 2 else "touchpoint"
         st.session_state["f_on"] = wanted if wanted in on_options else fallback
     win = (url.get("win") or ["0"])[0]
-    st.session_state.setdefault("f_win", int(win) if win.isdigit() else 0)
+    st.session_state.setdefault("f_win", parse_int(win, 0, 3650) or 0)
     mode_url = (url.get("mode") or ["ordered"])[0]
     st.session_state.setdefault("f_mode", mode_url if mode_url in MODE_LABELS else "ordered")
     bd_url = (url.get("bd") or [""])[0]
@@ -226,8 +227,7 @@ def render_drop_off(ctx: Context, s: FunnelSettings) -> int:
     labels = [SEPARATOR.join(step) for step in s.steps]
     options = list(range(1, len(s.steps)))
     wanted = (ctx.url.get("drop") or ["1"])[0]
-    st.session_state.setdefault("f_drop", int(wanted) if wanted.isdigit() and int(wanted)
-                                in options else 1)
+    st.session_state.setdefault("f_drop", parse_int(wanted, 1, len(options)) or 1)
     if st.session_state["f_drop"] not in options:
         st.session_state["f_drop"] = 1
     k = st.selectbox("Customers who reached", options, key="f_drop",

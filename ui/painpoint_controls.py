@@ -28,6 +28,16 @@ def _seed(ctx: Context) -> None:
     ss["p_mg"] = list(s.merges)
 
 
+def _forget_stale_edits(ctx: Context, source: str, k: int) -> None:
+    """Topic ids mean nothing once topics are refitted: edits made for one dataset, filter,
+    source or topic count are dropped when any of them changes."""
+    ss = st.session_state
+    basis = (ctx.dataset.id if ctx.dataset else None, ctx.filters, source, k)
+    if ss.get("p_basis") not in (None, basis):
+        ss["p_rn"], ss["p_mg"] = [], []
+    ss["p_basis"] = basis
+
+
 def controls(ctx: Context, has_events: bool) -> PainSettings:
     _seed(ctx)
     ss = st.session_state
@@ -50,6 +60,7 @@ def controls(ctx: Context, has_events: bool) -> PainSettings:
         disabled=not has_events,
         help="Feedback without a touchpoint is tied to the customer's latest event at most "
         "this long before it; anything else stays “unlinked”, and is counted.")
+    _forget_stale_edits(ctx, source, int(k))
     with st.expander("Priority formula", icon=":material/functions:"):
         wcols = st.columns(4)
         weights = tuple(float(wcols[i].number_input(

@@ -3,6 +3,7 @@ The result sections are in ui/painpoint_sections.py."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from analysis.painpoints import PainPoints, Topics, Weights
 from analysis.schema import AnalysisError
 from ui import data
 from ui.sidebar import Context
+from ui.state import parse_int
 from ui.text import md
 
 AUTO = 0
@@ -51,8 +53,8 @@ def settings_from_url(url: dict[str, list[str]]) -> PainSettings:
     tol = first.get("tol", "")
     return PainSettings(
         use_categories=first.get("src") == "category",
-        n_topics=int(k) if k.isdigit() and 2 <= int(k) <= 30 else AUTO,
-        tolerance_days=int(tol) if tol.isdigit() and int(tol) <= 365 else 7,
+        n_topics=parse_int(k, 3, 20) or AUTO,
+        tolerance_days=7 if parse_int(tol, 0, 365) is None else parse_int(tol, 0, 365),
         weights=_weights(first.get("w", "")),
         renames=tuple((int(i), label) for i, _, label in (r.partition(":") for r in
                       url.get("rn", [])) if _id(i) and label.strip()),
@@ -62,7 +64,7 @@ def settings_from_url(url: dict[str, list[str]]) -> PainSettings:
 
 
 def _id(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+    return parse_int(text, 0, 999) is not None
 
 
 def _weights(text: str) -> tuple[float, float, float, float]:
@@ -70,7 +72,8 @@ def _weights(text: str) -> tuple[float, float, float, float]:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         return (1.0, 1.0, 1.0, 1.0)
-    if len(values) != 4 or min(values) < 0 or sum(values) <= 0:
+    if len(values) != 4 or not all(math.isfinite(v) and 0 <= v <= 10 for v in values) or sum(
+            values) <= 0:
         return (1.0, 1.0, 1.0, 1.0)
     return values  # type: ignore[return-value]
 
@@ -88,10 +91,15 @@ def sources(ctx: Context) -> tuple[str | None, str | None]:
 
 
 def _frames(path: str, feedback_id: str, events_id: str | None, filters: Filters):
+    """The feedback in a fixed row order (topics are matched to comments by position, and
+    two queries need not return rows in the same order) and the events."""
     if events_id is None:
-        return data.events_frame(path, feedback_id, filters), None
-    events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
-    return feedback, events
+        feedback, events = data.events_frame(path, feedback_id, filters), None
+    else:
+        events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
+    names = feedback.collect_schema().names()
+    order = [c for c in ("timestamp", "customer_id", "touchpoint", "text", "score") if c in names]
+    return feedback.sort(*order, nulls_last=True), events
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Finding topics in the comments…")
@@ -106,15 +114,35 @@ def base_topics(path: str, feedback_id: str, events_id: str | None, filters: Fil
 
 
 def topics(ctx: Context, s: PainSettings) -> Topics:
-    """The topics with the link's renames and merges applied (bad edits are ignored)."""
+    """The topics with the link's renames and merges applied; an edit that does not fit
+    these topics is left out (and said), the others still apply."""
     fb_id, ev_id = sources(ctx)
     base = base_topics(ctx.path, fb_id, ev_id, ctx.filters, s.use_categories, s.n_topics)
+    merges: list[tuple[int, ...]] = []
+    renames: dict[int, str] = {}
+    skipped = 0
+    for group in s.merges:
+        if _fits(base, merges=[*merges, group], renames=renames):
+            merges.append(group)
+        else:
+            skipped += 1
+    for topic, label in s.renames:
+        if _fits(base, merges=merges, renames={**renames, topic: label}):
+            renames[topic] = label
+        else:
+            skipped += 1
+    if skipped:
+        st.caption(f"{skipped} topic edit(s) in this link do not fit these topics and are "
+                   "left out.")
+    return painpoints.edit_topics(base, rename=renames, merge=merges)
+
+
+def _fits(base: Topics, *, merges: list, renames: dict) -> bool:
     try:
-        return painpoints.edit_topics(base, rename=dict(s.renames), merge=s.merges)
-    except AnalysisError as error:
-        st.warning(f"The topic edits in this link no longer fit these topics: "
-                   f"{md(error.problem)} They are ignored.", icon=":material/edit_off:")
-        return base
+        painpoints.edit_topics(base, rename=renames, merge=merges)
+    except AnalysisError:
+        return False
+    return True
 
 
 @st.cache_data(max_entries=8, ttl=3600,

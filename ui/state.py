@@ -51,6 +51,15 @@ def first(params: Mapping[str, list[str]], key: str) -> str | None:
     return values[0] if values else None
 
 
+def parse_int(text: str | None, low: int, high: int) -> int | None:
+    """A whole number a link carries, when it lies in [low, high]; None otherwise. Never
+    raises: "²" is a digit to str.isdigit but not to int(), and huge numbers are refused."""
+    if not text or len(text) > 9 or not (text.isascii() and text.isdecimal()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def parse_date(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text) if text else None
@@ -118,7 +127,7 @@ def definitions_from_params(params: Mapping[str, list[str]]) -> Definitions | No
     days = first(params, INACTIVITY_KEY)
     return Definitions.from_dict({
         **{name: list(params.get(key, [])) for name, key in DEFINITION_KEYS.items()},
-        "inactivity_days": int(days) if days and days.isdigit() else None,
+        "inactivity_days": parse_int(days, 1, 3650),
         "segment": first(params, SEGMENT_KEY),
     })
 

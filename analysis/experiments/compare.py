@@ -81,11 +81,17 @@ def ab_effects(units: pd.DataFrame, kpis: Sequence[str], catalog: dict[str, KPI]
     check_correction(correction)
     data, cuped = _with_pre(units, kpis, pre)
     parts, reduction, srm_p, unassigned = [], {}, np.nan, 0
+    others: list[str] = []
     for seg, part in _segments(data, segment):
+        present = set(part[variant].dropna().astype(str))
+        if seg != ALL and (control not in present or len(present) < 2):
+            parts.append(_untested(kpis, others, seg, control, present))
+            continue
         result = ab_test(part, variant=variant, metrics=list(kpis), control=control,
                          correction=correction, cuped=cuped or None, winsorize=winsorize,
                          rank_test=rank_test)
         if seg == ALL:
+            others = sorted(set(result.table["variant"].astype(str)))
             srm_p, unassigned, reduction = result.srm_p, result.unassigned, \
                 result.cuped_reduction
             control = result.control
@@ -142,8 +148,12 @@ def did_effects(units: pd.DataFrame, kpis: Sequence[str], catalog: dict[str, KPI
     """
     check_correction(correction)
     data = units.assign(_treated=treated.astype(float), _post=split_at(units, change))
+    left_out = int(data["_treated"].isna().sum())
     data = data[data["_treated"].notna()]
     rows, warnings = [], []
+    if left_out:
+        warnings.append(f"{left_out:,} customers have no value, or more than one, in the "
+                        "column that says who got the change; they are in neither group.")
     for seg, part in _segments(data, segment):
         for kpi in kpis:
             rows.append({"segment": seg, "metric": kpi,
@@ -187,15 +197,29 @@ def _did_row(part: pd.DataFrame, kpi: str, aggregation: Aggregation, cell: str |
 
 
 def cell_panel(units: pd.DataFrame, kpi: str, cell: str) -> pd.DataFrame:
-    """Mean ``kpi`` per (``cell`` value, period) with the cell's treated and post flags."""
+    """Mean ``kpi`` per (``cell`` value, period, before/after) with the cell's treated flag;
+    the month of the change splits into its days before and after it."""
     rows = units.dropna(subset=[kpi, cell])
-    return (rows.groupby([cell, "period"], observed=True)
-            .agg(y=(kpi, "mean"), n=(kpi, "size"), treated=("_treated", "max"),
-                 post=("_post", "max"))
-            .reset_index().rename(columns={cell: "unit"}))
+    panel = (rows.groupby([cell, "period", "_post"], observed=True)
+             .agg(y=(kpi, "mean"), n=(kpi, "size"), treated=("_treated", "max"))
+             .reset_index().rename(columns={cell: "unit", "_post": "post"}))
+    # One time per (period, side), so the change month's two halves get their own effects.
+    panel["period"] = panel["period"].astype(str) + np.where(panel["post"], "+", "-")
+    return panel
 
 
 # --------------------------------------------------------------------------- pieces
+
+
+def _untested(kpis: Sequence[str], variants: list[str], segment: str, control: str | None,
+              present: set[str]) -> pd.DataFrame:
+    """Rows saying why a segment could not be tested (instead of leaving it out)."""
+    why = (f"Not tested: no {control} (control) customers in this segment."
+           if control not in present else "Not tested: only one variant in this segment.")
+    rows = [{"metric": k, "variant": v, "units": 0, "control_units": 0, "test": "",
+             "note": why, "segment": segment, "comparison": f"{v} vs {control}"}
+            for k in kpis for v in variants or ["(variant)"]]
+    return pd.DataFrame(rows)
 
 
 def _segments(data: pd.DataFrame, segment: str | None):

@@ -51,7 +51,10 @@ def effect_sentence(row: pd.Series | dict, mode: str, *, decimals: int = 1,
     interval = (f"({level}% CI {number(row['ci_low'], decimals)} to "
                 f"{number(row['ci_high'], decimals)}{unit})")
     p = _p_part(float(row["p_value"]), row.get("p_adjusted"))
-    clear = row["ci_low"] > 0 or row["ci_high"] < 0
+    adjusted = float(row.get("p_adjusted", float("nan")))
+    # Clear only when the interval excludes 0 and the p-value adjusted for every test shown
+    # is significant: one of many tests crossing 0.05 on its own is not a finding.
+    clear = (row["ci_low"] > 0 or row["ci_high"] < 0) and not adjusted >= alpha
     if not clear:
         return (f"No clear change in {label} {subject}: {number(diff, decimals, signed=True)}"
                 f"{unit} {interval}; {p}.")
@@ -79,10 +82,12 @@ def lift_text(lift: float) -> str:
 
 
 def verdict(row: pd.Series | dict) -> str:
-    """"Better", "Worse" or "Unclear" given the KPI's good direction."""
+    """"Better", "Worse" or "Unclear" given the KPI's good direction (unclear when the
+    adjusted p-value is not significant)."""
     row = dict(row)
     low, high = float(row.get("ci_low", float("nan"))), float(row.get("ci_high", float("nan")))
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
+    adjusted = float(row.get("p_adjusted", float("nan")))
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high or adjusted >= ALPHA:
         return "Unclear"
     up = low > 0
     return "Better" if up == bool(row.get("higher_is_better", True)) else "Worse"

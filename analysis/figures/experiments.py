@@ -25,7 +25,9 @@ EFFECT_COLUMNS = ("kpi", "comparison", "estimate", "ci_low", "ci_high", "unit", 
                   "higher_is_better")
 TREND_COLUMNS = ("period", "group", "value", "ci_low", "ci_high", "units")
 EVENT_COLUMNS = ("relative_period", "estimate", "ci_low", "ci_high", "p_value")
-BETTER, WORSE, UNCLEAR = "Better", "Worse", "Unclear (CI includes 0)"
+BETTER, WORSE, UNCLEAR = "Better", "Worse", "Unclear"
+#: Adjusted p-values at or above this make a difference "Unclear".
+ALPHA = 0.05
 VERDICT_COLORS = {BETTER: "#117733", WORSE: "#CC6677", UNCLEAR: "#888888"}
 LEADS, LAGS = "Before the change (should be near 0)", "After the change (the effect)"
 LEAD_COLOR, LAG_COLOR = PALETTE[6], PALETTE[4]
@@ -83,8 +85,13 @@ def effect_forest_chart(effects: pd.DataFrame, *, height: int | None = None) -> 
     _require(effects, EFFECT_COLUMNS, "effect_forest_chart", "a table of effects per KPI")
     estimate = pd.to_numeric(effects["estimate"], errors="coerce")
     rows = effects[np.isfinite(estimate.astype(float))]
-    rows = rows.assign(_verdict=[effect_verdict(lo, hi, good) for lo, hi, good in zip(
-        rows["ci_low"], rows["ci_high"], rows["higher_is_better"], strict=True)])
+    # A difference whose adjusted p-value is not significant is not called better or worse,
+    # even when its own interval excludes 0 (many tests were run).
+    rows = rows.assign(_verdict=[
+        effect_verdict(lo, hi, good) if not p >= ALPHA else UNCLEAR
+        for lo, hi, good, p in zip(rows["ci_low"], rows["ci_high"], rows["higher_is_better"],
+                                   pd.to_numeric(rows["p_adjusted"], errors="coerce"),
+                                   strict=True)])
     kpis = list(dict.fromkeys(rows["kpi"].tolist()))
     if not kpis:
         return empty_figure("Nothing to draw: no effect has a finite estimate.", height or 300)

@@ -206,3 +206,13 @@ def test_filters_and_dataset_survive_switching_pages(workspace_path):
     assert _qp(at, "channel") == ["store"]
     assert _qp(at, "dataset") == dataset
     assert at.multiselect(key="flt_channels").value == ["store"]
+
+
+def test_odd_numbers_in_links_never_crash(workspace_path):
+    """"²" passes str.isdigit but not int(); dates outside the data; huge numbers."""
+    odd = {"d": "1", "d.inactive": "²", "cin": "99999999999", "win": "³", "drop": "--1",
+           "k": "²", "tol": "-1", "w": "nan,1,1,1", "rn": ["--1:x", "2:"], "mg": ["1+1", "-1+2"],
+           "chg": "1999-01-01", "asof": "2999-01-01", "cdays": "⁴", "hdays": "1e9"}
+    for page in PAGES[1:]:
+        at = _app(page, **odd)
+        _no_exceptions(at)
