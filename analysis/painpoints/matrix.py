@@ -25,7 +25,8 @@ from analysis.painpoints.topics import Topics, discover_topics, topics_from_cate
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError
 from analysis.stats import wilson_interval
-from analysis.survival import churn_table, cox_hazards
+from analysis.survival import churn_table
+from analysis.survival.exposure import exposure_hazard
 
 UNLINKED = "(unlinked)"
 #: Rows whose topic was raised by fewer customers get no hazard ratio (too few to fit).
@@ -88,8 +89,9 @@ def priority_matrix(feedback: Any, events: Any = None, *, n_topics: int | None =
     (label), topic_id, mentions (comments), customers (distinct customers who wrote them),
     rated (comments with a known sentiment), negative (negative comments), negative_share
     (negative / rated), scored (comments with a score), mean_score (their mean raw score), scales
-    (the score scales seen), churn_hazard_ratio with hr_ci_low/hr_ci_high (Cox: customers who
-    raised it against everyone else, from the events; NaN without events or churn, or below
+    (the score scales seen), churn_hazard_ratio with hr_ci_low/hr_ci_high (Cox, customers
+    counted as exposed from their first comment on it, against unexposed time, from the
+    events; NaN without events or churn, or below
     MIN_CUSTOMERS_FOR_HR customers), conversion_impact (conversion of the raising customers
     minus that of the other customers who reached the touchpoint, in proportion points; NaN
     at a conversion touchpoint or without conversion), revenue_at_risk (revenue of the
@@ -236,7 +238,7 @@ def _journey_terms(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any,
             matrix.at[i, "conversion_impact"] = _conversion_impact(per_customer, who,
                                                                    row["touchpoint"])
     if churn:
-        _hazards(matrix, raisers, events, churn, start_at)
+        _hazards(matrix, comments, events, churn, start_at)
     if "_revenue" in matrix:
         # The share of the raisers' churn the problem accounts for, (HR − 1) / HR, applied
         # to their revenue: a problem whose raisers churn less puts nothing at risk.
@@ -283,23 +285,32 @@ def _conversion_impact(facts: pd.DataFrame, who: set, touchpoint: str) -> float:
     return float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
 
 
-def _hazards(matrix: pd.DataFrame, raisers: dict, events: Any, churn: list[str],
+def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: list[str],
              start_at: list[str]) -> None:
+    """Each row's churn hazard ratio: customers count as exposed from their first comment on
+    the topic at the touchpoint (a time-varying covariate, so the time they had to survive
+    before complaining is not credited to the complaint)."""
     table = churn_table(events, churn_touchpoints=churn, start_at=start_at)
-    if table.empty or table["churned"].sum() == 0:
+    if table.empty or table["churned"].sum() == 0 or "timestamp" not in comments:
         return
-    ids = table["customer_id"].astype(str)
+    table = table.assign(customer_id=table["customer_id"].astype(str))
+    starts = table.set_index("customer_id")["start"]
+    said = comments.dropna(subset=["customer_id", "timestamp"]).assign(
+        customer_id=lambda c: c["customer_id"].astype(str))
+    firsts = said.groupby(["touchpoint", "topic_id", "customer_id"], dropna=False)[
+        "timestamp"].min()
     order = matrix.sort_values("customers", ascending=False).index[:MAX_HR_ROWS]
     for i in order:
-        who = raisers.get((matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"]), set())
-        flag = ids.isin(who)
-        if flag.sum() < MIN_CUSTOMERS_FOR_HR or flag.all():
+        key = (matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"])
+        if matrix.at[i, "customers"] < MIN_CUSTOMERS_FOR_HR or key not in firsts.index:
             continue
-        fit = cox_hazards(table.assign(raised=flag.astype(int)), covariates=["raised"])
-        if fit.status == "ok" and len(fit.table):
-            r = fit.table.iloc[0]
+        when = firsts.loc[key]
+        known = when.index.intersection(starts.index)
+        days = (pd.to_datetime(when[known]) - pd.to_datetime(starts[known])).dt.total_seconds()
+        fit = exposure_hazard(table, days / 86_400)
+        if fit.exposed >= MIN_CUSTOMERS_FOR_HR and np.isfinite(fit.hazard_ratio):
             matrix.loc[i, ["churn_hazard_ratio", "hr_ci_low", "hr_ci_high"]] = (
-                r["hazard_ratio"], r["ci_low"], r["ci_high"])
+                fit.hazard_ratio, fit.ci_low, fit.ci_high)
 
 
 # --------------------------------------------------------------------------- priority

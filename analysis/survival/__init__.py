@@ -10,6 +10,7 @@ from analysis.survival.at_risk import AtRiskResult, at_risk, churn_table, covari
 from analysis.survival.cohorts import CohortResult, cohort_retention
 from analysis.survival.covariates import TOUCHED_PREFIX, journey_covariates
 from analysis.survival.cox import CoxResult, cox_hazards
+from analysis.survival.exposure import ExposureHazard, exposure_hazard
 from analysis.survival.km import KMResult, kaplan_meier
 from analysis.survival.lifetimes import customer_lifetimes
 from analysis.survival.population import from_first
@@ -20,6 +21,7 @@ __all__ = [
     "AtRiskResult",
     "CohortResult",
     "CoxResult",
+    "ExposureHazard",
     "KMResult",
     "WinBackResult",
     "at_risk",
@@ -28,6 +30,7 @@ __all__ = [
     "covariate_label",
     "cox_hazards",
     "customer_lifetimes",
+    "exposure_hazard",
     "from_first",
     "journey_covariates",
     "kaplan_meier",
