@@ -8,7 +8,6 @@ they reach a label, legend or hover, so a name like ``<b>VIP</b>`` reads as type
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -16,10 +15,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.figures.common import PALETTE, rgba
+from analysis.figures.common import PALETTE, band_outline, require_columns, rgba
 from analysis.figures.labels import plain
 from analysis.figures.survival import empty_figure, group_colors, group_order
-from analysis.schema import MissingColumnError, ParameterError
+from analysis.schema import ParameterError
 
 EFFECT_COLUMNS = ("kpi", "comparison", "estimate", "ci_low", "ci_high", "unit", "p_adjusted",
                   "higher_is_better")
@@ -82,7 +81,7 @@ def effect_forest_chart(effects: pd.DataFrame, *, height: int | None = None) -> 
     """
     if effects.empty:
         return empty_figure("Nothing to draw: there are no effects to compare.", height or 300)
-    _require(effects, EFFECT_COLUMNS, "effect_forest_chart", "a table of effects per KPI")
+    require_columns(effects, EFFECT_COLUMNS, "effect_forest_chart", "a table of effects per KPI")
     estimate = pd.to_numeric(effects["estimate"], errors="coerce")
     rows = effects[np.isfinite(estimate.astype(float))]
     # A difference whose adjusted p-value is not significant is not called better or worse,
@@ -205,7 +204,8 @@ def kpi_trend_chart(
     if series.empty:
         return empty_figure(f"Nothing to draw: there is no data over time for {plain(kpi)}.",
                             height)
-    _require(series, TREND_COLUMNS, "kpi_trend_chart", "a table of the KPI per period and group")
+    require_columns(series, TREND_COLUMNS, "kpi_trend_chart",
+                    "a table of the KPI per period and group")
     unit_text = plain(unit)
     groups = group_order(series["group"].tolist())
     colors = group_colors(groups)
@@ -230,7 +230,7 @@ def kpi_trend_chart(
 def _add_trend(fig: go.Figure, part: pd.DataFrame, name: str, color: str, unit: str) -> None:
     """One group's band (filled outline of each run of known intervals) and line."""
     x = part["period"].tolist()
-    band_x, band_y = _band(x, part["ci_low"].astype(float).tolist(),
+    band_x, band_y = band_outline(x, part["ci_low"].astype(float).tolist(),
                            part["ci_high"].astype(float).tolist())
     fig.add_scatter(x=band_x, y=band_y, mode="lines", fill="toself", name=f"{name} 95% CI",
                     fillcolor=rgba(color, 0.18), line=dict(width=0, color=color),
@@ -246,21 +246,6 @@ def _add_trend(fig: go.Figure, part: pd.DataFrame, name: str, color: str, unit: 
             ["–" if pd.isna(v) else f"{v:,.0f}" for v in part["units"]], strict=True)),
         hovertemplate="%{customdata[0]}, %{x|%Y-%m-%d}<br>%{customdata[1]} (95% CI "
         "%{customdata[2]} to %{customdata[3]})<br>%{customdata[4]} customers<extra></extra>")
-
-
-def _band(x: Sequence[object], low: Sequence[float], high: Sequence[float],
-          ) -> tuple[list[object], list[float | None]]:
-    """Outline of the band: each run of finite intervals closed on itself, runs split by None
-    (``fill="toself"`` fills each run apart, so a gap stays a gap)."""
-    ok = np.isfinite(np.asarray(low, dtype=float)) & np.isfinite(np.asarray(high, dtype=float))
-    out_x: list[object] = []
-    out_y: list[float | None] = []
-    for run in np.split(np.arange(len(ok)), np.flatnonzero(np.diff(ok.astype(int))) + 1):
-        if len(run) and ok[run[0]]:
-            gap = [None] if out_x else []
-            out_x += gap + [x[j] for j in run] + [x[j] for j in run[::-1]]
-            out_y += gap + [high[j] for j in run] + [low[j] for j in run[::-1]]
-    return out_x, out_y
 
 
 def _naive(stamps: pd.Series) -> pd.Series:
@@ -312,7 +297,7 @@ def event_study_chart(
                              f"{period!r}.", "Pass the period the event study binned by.")
     if table.empty:
         return empty_figure("Nothing to draw: the event study has no periods.", height)
-    _require(table, EVENT_COLUMNS, "event_study_chart", "event_study(...).table")
+    require_columns(table, EVENT_COLUMNS, "event_study_chart", "event_study(...).table")
     rows = table.assign(relative_period=lambda t: t["relative_period"].astype(int))
     rows = rows.sort_values("relative_period", kind="stable")
     k = rows["relative_period"]
@@ -397,10 +382,3 @@ def _p_text(p: float) -> str:
     if p < 0.001:
         return "< 0.001"
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
-
-
-def _require(table: pd.DataFrame, columns: Sequence[str], what: str, source: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise MissingColumnError(f"{what} needs the column(s) {', '.join(missing)}.",
-                                 f"Pass {source} with these columns.")

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.figures.common import rgba
-from analysis.figures.experiments import _band
+from analysis.figures.common import band_outline, require_columns, rgba
 from analysis.figures.labels import plain, short_labels
-from analysis.figures.survival import _require, empty_figure, group_colors, group_order
+from analysis.figures.survival import empty_figure, group_colors, group_order
 from analysis.painpoints.matrix import HR_FULL, MIN_CUSTOMERS_FOR_HR
 from analysis.schema import ParameterError
 
@@ -85,7 +84,7 @@ def priority_quadrant_chart(matrix: pd.DataFrame, *, top: int = 30,
                              "Pass e.g. top=30.")
     if matrix.empty:
         return empty_figure("Nothing to draw: there are no pain points.", height)
-    _require(matrix, QUADRANT_COLUMNS, "priority_quadrant_chart", "pain_points(...).matrix")
+    require_columns(matrix, QUADRANT_COLUMNS, "priority_quadrant_chart", "pain_points(...).matrix")
     by_customers = bool(pd.to_numeric(matrix["customers"], errors="coerce").max() > 0)
     ranked = matrix.sort_values("priority", ascending=False, kind="stable")
     placeable = ranked[ranked["negative_share"].notna()]
@@ -263,8 +262,8 @@ def sentiment_trend_chart(trend: pd.DataFrame, *, measure: str = "negative_share
     spec = MEASURES[measure]
     if trend.empty:
         return empty_figure("Nothing to draw: there is no feedback over time.", height)
-    _require(trend, ("touchpoint", "period_start", measure, spec.responses, *(spec.ci or ())),
-             "sentiment_trend_chart", "touchpoint_sentiment(...)")
+    needed = ("touchpoint", "period_start", measure, spec.responses, *(spec.ci or ()))
+    require_columns(trend, needed, "sentiment_trend_chart", "touchpoint_sentiment(...)")
     if trend[measure].notna().sum() == 0:
         return empty_figure(f"Nothing to draw: no period has {spec.answers}.", height)
     touchpoints = group_order(trend["touchpoint"].tolist())
@@ -287,7 +286,7 @@ def _add_trend(fig: go.Figure, part: pd.DataFrame, measure: str, spec: _Measure,
     low = part[spec.ci[0]].astype(float) if spec.ci else value * np.nan
     high = part[spec.ci[1]].astype(float) if spec.ci else value * np.nan
     if spec.ci:
-        band_x, band_y = _band(x, low.tolist(), high.tolist())
+        band_x, band_y = band_outline(x, low.tolist(), high.tolist())
         fig.add_scatter(x=band_x, y=band_y, mode="lines", fill="toself",
                         name=f"{name} 95% CI", fillcolor=rgba(color, 0.15),
                         line=dict(width=0, color=color), legendgroup=name, showlegend=False,
