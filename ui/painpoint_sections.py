@@ -37,6 +37,9 @@ def render_matrix(r: PainPoints) -> None:
     st.caption(md(f"{total:,} comments: " + "; ".join(parts) + "."))
     st.subheader("Priority matrix", anchor=False)
     shown = m.head(SHOWN_ROWS).copy()
+    shown["mean_score"] = shown["mean_score"].round(2)
+    shown["revenue_at_risk"] = shown["revenue_at_risk"].round(0)
+    shown["priority"] = shown["priority"].round(3)
     shown["hr_interval"] = [
         f"{lo:.2f}–{hi:.2f}" if lo == lo and hi == hi else "" for lo, hi in
         zip(shown["hr_ci_low"], shown["hr_ci_high"], strict=True)]
