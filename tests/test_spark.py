@@ -287,3 +287,13 @@ def test_periods_match_duckdb(spark, sdf, events, period):
     if period == "week":
         _same(overview.weekly_activity(sdf), overview.weekly_activity(events),
               sort=["week", "channel"])
+
+
+@pytest.mark.parametrize("by", ["touchpoint", "channel"])
+def test_attribution_models_match_duckdb(sdf, events, by):
+    from datetime import timedelta
+
+    from analysis.touchpoints import compare_models
+
+    options = {"conversion": ["Purchase"], "by": by, "lookback": timedelta(days=30)}
+    _same(compare_models(sdf, **options), compare_models(events, **options), sort=[by])
