@@ -1,7 +1,10 @@
-"""Shared fixtures: the real datasets in ../shared/datasets, read once per session."""
+"""Shared fixtures: the real datasets in ../shared/datasets, read once per session, and a
+local Spark session for the parity tests."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -30,3 +33,24 @@ def airline_raw(datasets_dir: Path) -> pd.DataFrame:
 def receipt_raw(datasets_dir: Path) -> pd.DataFrame:
     """receipt_process_log.csv as read by ``ingest.read_table`` (do not mutate)."""
     return ingest.read_table(datasets_dir / "receipt_process_log.csv")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session in UTC (a hard requirement: without pyspark or Java the fixture
+    errors, so the parity tests fail rather than skip)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("journey-tests")
+        .config("spark.sql.warehouse.dir", warehouse)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

@@ -8,9 +8,6 @@ a region, feedback without a customer or a score.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import duckdb
 import numpy as np
 import pandas as pd
@@ -28,25 +25,6 @@ CASES = {
     "no-feedback": {"feedback": False, "attributes": ["segment"], "churn_days": 90},
     "horizon-60d": {"horizon_days": 60},
 }
-
-
-@pytest.fixture(scope="module")
-def spark():
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-
-    warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("kpi-parity-tests")
-        .config("spark.sql.warehouse.dir", warehouse)
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date, timedelta
 
 import duckdb
@@ -14,25 +12,6 @@ import pytest
 
 from analysis import demo, frames, funnel, overview, paths
 from analysis.frames import Filters
-
-
-@pytest.fixture(scope="module")
-def spark():
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-
-    warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("journey-tests")
-        .config("spark.sql.warehouse.dir", warehouse)
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def test_filters_and_overview_match_duckdb(spark):
