@@ -237,3 +237,8 @@ def test_is_missing():
 )
 def test_a_single_comma_before_three_digits_is_a_thousands_separator(text, expected):
     assert parse_numbers(pd.Series([text])).values.iloc[0] == pytest.approx(expected)
+
+
+def test_clean_ids_keeps_infinite_and_huge_floats_as_text():
+    values = pd.Series([None, float("inf"), float("-inf"), 17.0, 1e300, 2.5])
+    assert clean_ids(values).tolist() == [pd.NA, "inf", "-inf", "17", "1e+300", "2.5"]

@@ -226,7 +226,8 @@ def parse_booleans(values: pd.Series) -> Parsed:
 def clean_ids(values: pd.Series) -> pd.Series:
     """Ids as trimmed strings; integral floats lose their ``.0`` (``17.0`` -> ``"17"``)."""
     if pd.api.types.is_float_dtype(values):
-        integral = values.notna() & (values == values.round())
+        # Only finite values an int64 holds exactly (inf or 1e300 would not survive the cast).
+        integral = values.notna() & (values.abs() < 2**53) & (values == values.round())
         text = values.astype("string")
         text[integral] = values[integral].astype("int64").astype("string")
         return text.str.strip()
