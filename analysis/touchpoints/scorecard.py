@@ -1,0 +1,400 @@
+"""The touchpoint scorecard: one row per touchpoint, read as a make, break or neutral point.
+
+Reach and trend, conversion with against without it (only touches before the first conversion
+count: a login after the purchase is not credited with it; correlational, not causal), Markov
+share, churn hazard from its first event (time-varying: the time survived before it is not
+credited to it), linked feedback, time to the next event. Per-event work runs in the engine
+through Narwhals; pandas gets aggregates only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from analysis import stats
+from analysis.frames import as_int, canonical, materialize, seconds_between, to_pandas
+from analysis.journeys import check_touchpoints, order_columns, ordered_window
+from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
+from analysis.painpoints.sentiment import CES_HIGHER_IS_EASIER, comment_sentiment
+from analysis.results import Status
+from analysis.schema import SCALE_RANGES, ParameterError
+from analysis.survival import customer_lifetimes, from_first
+from analysis.survival.exposure import exposure_hazard
+from analysis.touchpoints.attribution import attribution
+
+#: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
+MIN_EXPOSED_FOR_HR = 10
+#: Break: HR ≥ this, CI above 1; or negative share's Wilson low ≥ next, over ≥ MIN_RATED rated.
+BREAK_HAZARD_RATIO = 1.25
+BREAK_NEGATIVE_LOW = 0.30
+MIN_RATED = 20
+#: A significant lift makes or breaks from this size on, both ways: on the 5,000-customer demo
+#: Store visit (no planted effect) converts a significant but negligible 4 pp worse.
+MIN_LIFT = 0.05
+#: Make: a Markov share ≥ the larger of MAKE_MIN_SHARE and MAKE_SHARE_FACTOR × an equal share.
+MAKE_MIN_SHARE = 0.10
+MAKE_SHARE_FACTOR = 2.0
+#: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
+FADING_DROP = -0.30
+FADING_MIN_CUSTOMERS = 20
+ROLES: tuple[str, ...] = ("break", "make", "neutral")
+COLUMNS: tuple[str, ...] = (
+    "touchpoint", "channels", "customers", "reach", "touched_before_conversion",
+    "conversion_rate_with", "conversion_rate_without", "conversion_lift", "lift_ci_low",
+    "lift_ci_high", "lift_p_value", "lift_p_adjusted", "attribution_share",
+    "churn_hazard_ratio", "hr_ci_low", "hr_ci_high", "hr_p_value", "feedback", "mean_score",
+    "negative_share", "negative_ci_low", "median_seconds_to_next", "reach_trend", "fading",
+    "role", "role_reason")
+TREND_COLUMNS: tuple[str, ...] = ("touchpoint", "period", "customers", "active", "reach")
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """``table``: see :func:`touchpoint_scorecard`. ``trend``: touchpoint, period (start),
+    customers (distinct, touching it that period), active (distinct, any event that period),
+    reach (customers / active), over the last ``periods`` periods with events. ``rule``: the
+    role rule in words. ``customers``: distinct customers; ``converters``: those with a
+    conversion event (0 without conversion)."""
+
+    table: pd.DataFrame
+    trend: pd.DataFrame
+    rule: str
+    customers: int
+    converters: int
+    status: Status
+    message: str
+
+
+def scorecard(events: Any, feedback: Any = None, *, conversion: Sequence[str] | None = None,
+              churn: Sequence[str] | None = None) -> pd.DataFrame:
+    """The table of :func:`touchpoint_scorecard` (the public API of DESIGN.md)."""
+    return touchpoint_scorecard(events, feedback, conversion=conversion, churn=churn).table
+
+
+def touchpoint_scorecard(
+    events: Any, feedback: Any = None, *, conversion: Sequence[str] | None = None,
+    churn: Sequence[str] | None = None, start_at: Sequence[str] | None = (),
+    periods: int = 6, period: stats.Period = "month",
+    tolerance: timedelta | None = DEFAULT_TOLERANCE, alpha: float = 0.05,
+) -> Scorecard:
+    """Score every touchpoint on reach, conversion, attribution, churn and feedback.
+
+    Parameters
+    ----------
+    events
+        Events in canonical columns (pandas, Polars, DuckDB, PySpark); not modified.
+    feedback
+        Canonical feedback, linked to touchpoints by :func:`painpoints.link_feedback`.
+    conversion, churn, start_at
+        Touchpoint names: conversion and churn events, and the events that start a lifetime
+        (its first event when empty). None or empty: not defined.
+    periods, period
+        The reach trend compares the earlier and later half of the last ``periods`` periods
+        ("month" or "week") that have events.
+    tolerance, alpha
+        Longest gap from an event to feedback linked to it (None: no limit); the
+        significance level of the Benjamini–Hochberg adjusted lift.
+
+    Returns
+    -------
+    Scorecard
+        ``table``, one row per touchpoint (break, make, neutral; each by customers, most
+        first): touchpoint; channels (most frequent first); customers (with it at any time),
+        reach (/ all customers); touched_before_conversion (customers with it before their
+        first conversion, at any time for non-converters); conversion_rate_with (their
+        converters / them), conversion_rate_without (converters / customers among all
+        others), conversion_lift (with − without), lift_ci_low/high (95% Newcombe), lift_p_value
+        (pooled two-proportion z), lift_p_adjusted (Benjamini–Hochberg), NaN at conversion
+        touchpoints, without conversion or with an empty group; attribution_share (Markov;
+        0 uncredited; NaN at conversion touchpoints); churn_hazard_ratio, hr_ci_low/high,
+        hr_p_value (exposed from its first event; NaN at churn touchpoints and below
+        MIN_EXPOSED_FOR_HR); feedback (rows linked), mean_score (0–100 over the scale's
+        range, CES higher = easier), negative_share (negative / known sentiment),
+        negative_ci_low (Wilson), NaN without feedback; median_seconds_to_next; reach_trend
+        (later / earlier half's mean period reach − 1), fading; role, role_reason (``rule``).
+
+    Raises
+    ------
+    AnalysisError
+        (Parameter, UnknownValue, MissingColumn) names given as text or not in the data; bad
+        ``periods``, ``period``, ``alpha`` or ``tolerance``; missing required columns.
+    """
+    alpha, period = stats.check_alpha(alpha), stats.check_period(period)
+    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 2:
+        raise ParameterError(f"periods must be a whole number of at least 2, got {periods!r}.",
+                             "Pass e.g. periods=6 (the last six months).")
+    lf = canonical(events, "events")
+    conv, churn_names, starts = (_names(v, w) for v, w in (
+        (conversion, "conversion"), (churn, "churn"), (start_at, "start_at")))
+    for names, what in ((conv, "conversion"), (churn_names, "churn"), (starts, "start")):
+        check_touchpoints(lf, names, f"{what} touchpoint")
+    ev = _events(lf, conv)
+    customers = as_int(ev.select(nw.col("customer_id").n_unique()).collect().item())
+    if customers == 0:
+        return Scorecard(pd.DataFrame(columns=list(COLUMNS)),
+                         pd.DataFrame(columns=list(TREND_COLUMNS)), _rule(alpha, 0, np.inf), 0, 0,
+                         "empty", "There are no events to score.")
+    converters = as_int(ev.filter(~nw.col("_conv_pos").is_null())
+                        .select(nw.col("customer_id").n_unique()).collect().item())
+    firsts = materialize(_firsts(ev))
+    table = _lift(_reach(ev, firsts, conv, customers), conv, customers, converters)
+    table["attribution_share"] = _shares(lf, conv, table.index)
+    table = table.join(_hazards(lf, ev, firsts, table["customers"], churn_names, starts))
+    table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
+    trend, fading = _trend(ev, period, periods)
+    table = table.join(fading).fillna({"fading": False}).astype({"fading": bool})
+    credited = int((table["attribution_share"] > 0).sum())
+    share = max(MAKE_MIN_SHARE, MAKE_SHARE_FACTOR / credited) if credited else np.inf
+    status, message = _status(table, conv, churn_names, converters, customers)
+    return Scorecard(_roles(table, alpha, share), trend, _rule(alpha, credited, share),
+                     customers, converters, status, message)
+
+
+def _names(value: Sequence[str] | None, what: str) -> list[str]:
+    if isinstance(value, str):
+        raise ParameterError(f"{what} must be a list of touchpoints, got the text {value!r}.",
+                             f"Write {what}=[{value!r}].")
+    return [str(v) for v in value or ()]
+
+
+def _events(lf: nw.LazyFrame, conversion: list[str]) -> nw.LazyFrame:
+    """customer_id, timestamp, ``_tp`` / ``_channel`` (text), ``_pos`` (place in the journey),
+    ``_gap`` (seconds to the next event), ``_conv_pos`` (place of the first conversion)."""
+    names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
+    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
+        lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
+    channel = [nw.col("channel").cast(nw.String).alias("_channel")] if "channel" in names else []
+    lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
+    lf = lf.select("customer_id", *dict.fromkeys([*order, "touchpoint"]),
+                   nw.col("touchpoint").cast(nw.String).alias("_tp"), *channel)
+    lf = ordered_window(lf, order, step="_pos", following=["timestamp"])
+    hit = nw.col("_tp").is_in(conversion or [""]) & nw.lit(bool(conversion))
+    lf = lf.with_columns(nw.when(hit).then(nw.col("_pos")).min().over("customer_id")
+                         .alias("_conv_pos"))
+    lf = lf.with_columns(seconds_between(lf, "next_timestamp", "timestamp").alias("_gap"))
+    return materialize(lf.drop("next_timestamp"))
+
+
+def _firsts(ev: nw.LazyFrame) -> nw.LazyFrame:
+    """One row per customer × touchpoint: first place and time, whether before conversion."""
+    grouped = ev.group_by("customer_id", "_tp").agg(
+        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at"),
+        nw.col("_conv_pos").min().alias("_conv_pos"))
+    conv = nw.col("_conv_pos")
+    before = conv.is_null() | (nw.col("_first_pos") < conv)
+    return grouped.with_columns(before.cast(nw.Int64).alias("_before"),
+                                (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
+
+
+def _reach(ev: nw.LazyFrame, firsts: nw.LazyFrame, conversion: list[str],
+           customers: int) -> pd.DataFrame:
+    """customers, reach, touched_before_conversion, channels and median_seconds_to_next."""
+    counts = to_pandas(firsts.group_by("_tp").agg(
+        nw.len().alias("customers"), nw.col("_before").sum().alias("touched_before_conversion"),
+        nw.col("_conv_with").sum().alias("_conv_with")))
+    table = counts.set_index("_tp").rename_axis("touchpoint").astype("int64").sort_index()
+    table.insert(1, "reach", table["customers"] / customers)
+    if not conversion:
+        table["touched_before_conversion"] = np.nan
+    gaps = to_pandas(ev.group_by("_tp").agg(nw.col("_gap").median().alias("_median")))
+    table["median_seconds_to_next"] = gaps.set_index("_tp")["_median"].astype(float)
+    table.insert(0, "channels", None)
+    if "_channel" in ev.collect_schema().names():
+        per = to_pandas(ev.filter(~nw.col("_channel").is_null())
+                        .group_by("_tp", "_channel").agg(nw.len().alias("_n")))
+        per = per.sort_values(["_tp", "_n", "_channel"], ascending=[True, False, True])
+        joined = per.groupby("_tp")["_channel"].agg(", ".join).reindex(table.index)
+        table["channels"] = joined.astype(object).where(joined.notna(), None)
+    return table
+
+
+def _lift(table: pd.DataFrame, conversion: list[str], customers: int,
+          converters: int) -> pd.DataFrame:
+    """Conversion with / without each touchpoint, the Newcombe CI, z-test and BH p."""
+    n_a = table["touched_before_conversion"].astype(float)
+    x_a = table.pop("_conv_with").astype(float)
+    n_b, x_b = customers - n_a, converters - x_a
+    tested = (n_a > 0) & (n_b > 0) & ~table.index.isin(conversion) & bool(conversion)
+    out = pd.DataFrame(np.nan, index=table.index, columns=list(COLUMNS[5:11]))
+    for tp in table.index[tested]:
+        p_a, p_b = x_a[tp] / n_a[tp], x_b[tp] / n_b[tp]
+        pooled = (x_a[tp] + x_b[tp]) / (n_a[tp] + n_b[tp])
+        se0 = np.sqrt(pooled * (1 - pooled) * (1 / n_a[tp] + 1 / n_b[tp]))
+        p = float(2 * sps.norm.sf(abs(p_a - p_b) / se0)) if se0 > 0 else np.nan
+        out.loc[tp] = (p_a, p_b, p_a - p_b,
+                       *stats.newcombe_interval(x_a[tp], n_a[tp], x_b[tp], n_b[tp]), p)
+    out["lift_p_adjusted"] = stats.adjust_p_values(out["lift_p_value"].to_numpy(), "fdr_bh")
+    return table.join(out)
+
+
+def _shares(lf: nw.LazyFrame, conversion: list[str], touchpoints: pd.Index) -> pd.Series:
+    """Markov removal-effect share per touchpoint (0 when uncredited; NaN at conversion)."""
+    if not conversion:
+        return pd.Series(np.nan, index=touchpoints)
+    credit = attribution(lf, conversion=conversion, model="markov").set_index("touchpoint")
+    return credit["share"].reindex(touchpoints).fillna(0.0).where(~touchpoints.isin(conversion))
+
+
+def _hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: pd.Series,
+             churn: list[str], start_at: list[str]) -> pd.DataFrame:
+    """Hazard ratio of exposure from each touchpoint's first event (one grouped query)."""
+    out = pd.DataFrame(np.nan, index=reached.index, columns=list(COLUMNS[13:17]))
+    eligible = [tp for tp, n in reached.items() if tp not in churn and n >= MIN_EXPOSED_FOR_HR]
+    if not churn or not eligible:
+        return out
+    # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark).
+    population = from_first(lf, start_at) if start_at else lf
+    lifetimes = customer_lifetimes(population, churn_touchpoints=churn)
+    if lifetimes.empty or not lifetimes["churned"].any():
+        return out
+    lifetimes = lifetimes.assign(customer_id=lifetimes["customer_id"].astype(str))
+    rows = firsts.filter(nw.col("_tp").is_in(eligible)).select("customer_id", "_tp", "_first_at")
+    if start_at:
+        starters = ev.filter(nw.col("_tp").is_in(start_at)).select("customer_id").unique()
+        rows = rows.join(starters, on="customer_id", how="semi")
+    when = to_pandas(rows).assign(customer_id=lambda f: f["customer_id"].astype(str))
+    start = lifetimes.set_index("customer_id")["start"].reindex(when["customer_id"])
+    when["_days"] = (_naive(when["_first_at"]).to_numpy()
+                     - _naive(start).to_numpy()) / np.timedelta64(1, "s") / 86_400
+    for tp, part in when.groupby("_tp"):
+        fit = exposure_hazard(lifetimes, part.set_index("customer_id")["_days"])
+        if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
+            out.loc[tp] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
+    return out
+
+
+def _naive(values: pd.Series) -> pd.Series:  # tz-naive UTC, whatever the engine returned
+    return pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None)
+
+
+def rescaled_scores(score: pd.Series, scale: pd.Series) -> pd.Series:
+    """Scores on 0–100 over their scale's range (NPS 0–10, CSAT 1–5, CES 1–7, higher =
+    easier per ``CES_HIGHER_IS_EASIER``); NaN without a known scale or outside its range."""
+    values = pd.to_numeric(pd.Series(score), errors="coerce").astype(float)
+    names = pd.Series(scale, index=values.index).astype("string").str.strip().str.lower()
+    out = pd.Series(np.nan, index=values.index)
+    for name, (low, high) in SCALE_RANGES.items():
+        rows = (names == name).fillna(False) & values.between(low, high)
+        read = values[rows] if name != "ces" or CES_HIGHER_IS_EASIER else low + high - values[rows]
+        out[rows] = (read - low) / (high - low) * 100
+    return out
+
+
+def _feedback_terms(feedback: Any, lf: nw.LazyFrame, tolerance: timedelta | None,
+                    touchpoints: pd.Index) -> pd.DataFrame:
+    """feedback, mean_score, negative_share, negative_ci_low (and ``_rated``) per touchpoint."""
+    if feedback is None:
+        return pd.DataFrame({"feedback": np.nan, "mean_score": np.nan, "_rated": 0, "negative_"
+                             "share": np.nan, "negative_ci_low": np.nan}, index=touchpoints)
+    frame = canonical(feedback, "feedback")  # checks the columns of any kind of frame
+    fb = feedback if isinstance(feedback, pd.DataFrame) else to_pandas(frame)
+    sentiment = comment_sentiment(fb)["sentiment"].to_numpy()
+    rows = pd.DataFrame({
+        "tp": link_feedback(fb, lf, tolerance=tolerance)["linked_touchpoint"].to_numpy(),
+        "neg": sentiment == "negative", "rated": sentiment != "unknown",
+        "score": rescaled_scores(fb["score"], fb["scale"]).to_numpy()
+        if {"score", "scale"} <= set(fb.columns) else np.nan})
+    out = rows.dropna(subset=["tp"]).groupby("tp").agg(
+        feedback=("tp", "size"), mean_score=("score", "mean"), _neg=("neg", "sum"),
+        _rated=("rated", "sum")).reindex(touchpoints).fillna({"feedback": 0, "_rated": 0,
+                                                              "_neg": 0})
+    out = out.astype({"feedback": "int64", "_rated": "int64"})
+    out["negative_share"] = out["_neg"] / out["_rated"].where(out["_rated"] > 0)
+    out["negative_ci_low"] = stats.wilson_interval(out.pop("_neg"), out["_rated"])[0]
+    return out
+
+
+def _trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reach per touchpoint in the last ``periods`` periods with events; reach_trend, fading."""
+    keyed = ev.with_columns(stats.period_key("timestamp", period, ev).alias("_period"))
+    active = to_pandas(keyed.group_by("_period").agg(
+        nw.col("customer_id").n_unique().alias("active"))).sort_values("_period")
+    recent, half = active["_period"].iloc[-periods:], min(periods, len(active)) // 2
+    # Plain Python values (datetime, int, float), which every engine compares with.
+    keys = [v.to_pydatetime() for v in recent] if recent.dtype.kind == "M" else recent.tolist()
+    lo, hi = keys[0], keys[max(half - 1, 0)]
+    per = to_pandas(keyed.filter(nw.col("_period") >= lo).group_by("_tp", "_period").agg(
+        nw.col("customer_id").n_unique().alias("customers")))
+    grid = pd.MultiIndex.from_product([sorted(per["_tp"].unique()), keys],
+                                      names=["_tp", "_period"])
+    trend = (per.set_index(["_tp", "_period"])["customers"].reindex(grid, fill_value=0)
+             .reset_index().merge(active, on="_period"))
+    trend["reach"] = trend["customers"] / trend["active"]
+    wide = trend.pivot(index="_tp", columns="_period", values="reach")[keys]
+    early = wide.iloc[:, :half].mean(axis=1).where(lambda m: m > 0) if half else np.nan
+    change = (wide.iloc[:, len(keys) - half:].mean(axis=1) / early - 1).rename("reach_trend")
+    seen = to_pandas(keyed.filter(nw.col("_period") >= lo, nw.col("_period") <= hi)
+                     .group_by("_tp").agg(nw.col("customer_id").n_unique().alias("_n")))
+    seen = seen.set_index("_tp")["_n"].reindex(change.index).fillna(0)
+    fading = (change <= FADING_DROP) & (seen >= FADING_MIN_CUSTOMERS) & bool(half)
+    trend["period"] = _naive(stats.period_start(trend["_period"], period)).to_numpy()
+    trend = trend.rename(columns={"_tp": "touchpoint"})[list(TREND_COLUMNS)]
+    facts = pd.DataFrame({"reach_trend": change, "fading": fading}).rename_axis("touchpoint")
+    return trend.astype({"customers": "int64", "active": "int64"}), facts
+
+
+def _reasons(r: pd.Series, alpha: float, share: float) -> tuple[list[str], list[str]]:
+    """The break and the make reasons of one row of the table."""
+    significant, lift = r["lift_p_adjusted"] < alpha, 100 * r["conversion_lift"]
+    ci = f"95% CI {100 * r['lift_ci_low']:.0f} to {100 * r['lift_ci_high']:.0f} pp"
+    worse = significant and r["lift_ci_high"] < 0 and -lift >= 100 * MIN_LIFT
+    breaks = [f"Converts {-lift:.0f} pp worse ({ci})"] if worse else []
+    if r["churn_hazard_ratio"] >= BREAK_HAZARD_RATIO and r["hr_ci_low"] > 1:
+        breaks.append(f"Churn hazard {r['churn_hazard_ratio']:.1f}× (95% CI "
+                      f"{r['hr_ci_low']:.1f}–{r['hr_ci_high']:.1f})")
+    if r["_rated"] >= MIN_RATED and r["negative_ci_low"] >= BREAK_NEGATIVE_LOW:
+        breaks.append(f"{r['negative_share']:.0%} of {r['_rated']:.0f} rated answers "
+                      f"negative (95% CI from {r['negative_ci_low']:.0%})")
+    makes = [f"Converts {lift:.0f} pp better ({ci})"] if (
+        significant and r["lift_ci_low"] > 0 and lift >= 100 * MIN_LIFT) else []
+    if r["attribution_share"] >= share:
+        makes.append(f"{r['attribution_share']:.0%} of the conversion credit (Markov)")
+    return breaks, makes
+
+
+def _roles(table: pd.DataFrame, alpha: float, share: float) -> pd.DataFrame:
+    """role and role_reason by the rule of :func:`_rule`; rows sorted by role, customers."""
+    found = [_reasons(r, alpha, share) for _, r in table.iterrows()]
+    roles = ["break" if b else "make" if m else "neutral" for b, m in found]
+    reasons = ["; ".join(b or m) or "No clear effect on conversion, churn or feedback"
+               for b, m in found]
+    out = table.assign(role=roles, role_reason=reasons).reset_index()
+    out["_rank"] = out["role"].map({r: i for i, r in enumerate(ROLES)})
+    out = out.sort_values(["_rank", "customers", "touchpoint"], ascending=[True, False, True])
+    return out[list(COLUMNS)].reset_index(drop=True)
+
+
+def _rule(alpha: float, credited: int, share: float) -> str:
+    share_text = f"{share:.0%}, " if credited else ""
+    return (f"Break point if any of: customers on it convert at least {100 * MIN_LIFT:.0f} pp "
+            f"worse, significantly (Benjamini–Hochberg adjusted p < {alpha:g}, 95% CI of the "
+            f"lift below 0); a churn hazard ratio of at least {BREAK_HAZARD_RATIO:g} with its "
+            f"95% CI above 1; at least {BREAK_NEGATIVE_LOW:.0%} negative feedback at the 95% "
+            f"lower bound (Wilson) over at least {MIN_RATED} rated answers. Otherwise make "
+            f"point if they convert at least {100 * MIN_LIFT:.0f} pp better, significantly "
+            f"(adjusted p < {alpha:g}, CI above 0), or its Markov attribution share is at least "
+            f"{share_text}the larger of {MAKE_MIN_SHARE:.0%} and {MAKE_SHARE_FACTOR:g} ÷ the "
+            f"{credited or ''} touchpoints credited. Otherwise neutral. Break wins over make: "
+            "a step customers hate or that speeds churn is a break point even if they convert.")
+
+
+def _status(table: pd.DataFrame, conversion: list[str], churn: list[str], converters: int,
+            customers: int) -> tuple[Status, str]:
+    notes = {"Only one touchpoint: there is nothing to compare it with.": len(table) == 1,
+             "No customer converted.": bool(conversion) and converters == 0,
+             "Every customer converted: conversion cannot be compared.":
+                 bool(conversion) and converters == customers}
+    problems = [note for note, found in notes.items() if found]
+    if not conversion:
+        problems.append("No conversion touchpoint given: conversion columns are empty.")
+    if not churn:
+        problems.append("No churn touchpoint given: hazard ratios are empty.")
+    return ("degenerate" if any(notes.values()) else "ok"), " ".join(problems)
