@@ -19,7 +19,7 @@ feedback_id, events_id = painpoints.sources(ctx)
 if feedback_id is None:
     st.info("Pain points come from feedback: comments or ratings. Link a feedback table to "
             "this dataset, or upload one, on the Data page.", icon=":material/forum:")
-    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
+    st.page_link("pages/7_Data.py", label="Upload data", icon=":material/upload_file:")
     finish(ctx)
     st.stop()
 if events_id is None:

@@ -52,7 +52,7 @@ def test_every_view_has_a_page():
     names = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
     assert names == [
         "1_Paths.py", "2_Funnels.py", "3_Churn.py", "4_Experiments.py", "5_Pain_points.py",
-        "6_Data.py",
+        "6_Touchpoints.py", "7_Data.py",
     ]
 
 

@@ -151,5 +151,5 @@ def missing(ctx: Context, what: str, *, key: str, reason: str) -> None:
             save(ctx, new)
             st.rerun()
         with cols[1]:
-            st.page_link("pages/6_Data.py", label="All definitions", icon=":material/tune:",
+            st.page_link("pages/7_Data.py", label="All definitions", icon=":material/tune:",
                          query_params={**ctx.params(), "tab": "definitions"})

@@ -21,7 +21,7 @@ def empty_state() -> None:
         "have them, feedback and customer tables) to get started.",
         icon=":material/upload_file:",
     )
-    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
+    st.page_link("pages/7_Data.py", label="Upload data", icon=":material/upload_file:")
 
 
 def _compact(value: float) -> str:

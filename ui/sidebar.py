@@ -27,7 +27,10 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
      "Did a change or an A/B test move conversion, NPS, churn or revenue?"),
     ("pages/5_Pain_points.py", "Pain points", ":material/report:",
      "Which complaints, tied to touchpoints, hurt most and should be fixed first?"),
-    ("pages/6_Data.py", "Data", ":material/upload_file:",
+    ("pages/6_Touchpoints.py", "Touchpoints", ":material/hub:",
+     "Which touchpoints make or break the journey, earn the conversions, and where do "
+     "customers finish: online or offline?"),
+    ("pages/7_Data.py", "Data", ":material/upload_file:",
      "Upload files, check the column mapping and the ingest report, manage datasets."),
 )
 
@@ -97,7 +100,7 @@ def page_context(title: str, icon: str) -> Context:
     if ctx.events:
         with summary:
             st.caption(md(definitions.summary()))
-            st.page_link("pages/6_Data.py", label="Change definitions", icon=":material/tune:",
+            st.page_link("pages/7_Data.py", label="Change definitions", icon=":material/tune:",
                          query_params={**params, "tab": "definitions"})
     return ctx
 

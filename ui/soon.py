@@ -15,6 +15,6 @@ def require_events(ctx: Context, view: str, icon: str) -> None:
         f"{view} need a journey (events) dataset. Pick one in the sidebar, or upload one on "
         "the Data page.", icon=icon,
     )
-    st.page_link("pages/6_Data.py", label="Upload data", icon=":material/upload_file:")
+    st.page_link("pages/7_Data.py", label="Upload data", icon=":material/upload_file:")
     finish(ctx)
     st.stop()

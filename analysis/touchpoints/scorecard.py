@@ -32,7 +32,7 @@ from analysis.touchpoints.attribution import attribution
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
 MIN_EXPOSED_FOR_HR = 10
-#: Break: HR ≥ this, CI above 1; or negative share's Wilson low ≥ next, over ≥ MIN_RATED rated.
+#: Break: HR ≥ this, CI above 1; or negative share's Wilson low ≥ next over ≥ MIN_RATED rated.
 BREAK_HAZARD_RATIO = 1.25
 BREAK_NEGATIVE_LOW = 0.30
 MIN_RATED = 20
@@ -40,8 +40,7 @@ MIN_RATED = 20
 #: Store visit (no planted effect) converts a significant but negligible 4 pp worse.
 MIN_LIFT = 0.05
 #: Make: a Markov share ≥ the larger of MAKE_MIN_SHARE and MAKE_SHARE_FACTOR × an equal share.
-MAKE_MIN_SHARE = 0.10
-MAKE_SHARE_FACTOR = 2.0
+MAKE_MIN_SHARE, MAKE_SHARE_FACTOR = 0.10, 2.0
 #: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
 FADING_DROP = -0.30
 FADING_MIN_CUSTOMERS = 20
@@ -150,7 +149,8 @@ def touchpoint_scorecard(
     table = table.join(_hazards(lf, ev, firsts, table["customers"], churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
     trend, fading = _trend(ev, period, periods)
-    table = table.join(fading).fillna({"fading": False}).astype({"fading": bool})
+    table = table.join(fading)
+    table["fading"] = table["fading"].astype("boolean").fillna(False).astype(bool)
     credited = int((table["attribution_share"] > 0).sum())
     share = max(MAKE_MIN_SHARE, MAKE_SHARE_FACTOR / credited) if credited else np.inf
     status, message = _status(table, conv, churn_names, converters, customers)

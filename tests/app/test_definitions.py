@@ -43,7 +43,7 @@ def test_sidebar_shows_the_definitions_and_links_carry_them(workspace_path):
 
 def test_conversion_set_on_the_data_page_reaches_paths_and_home(workspace_path):
     events_id = _ids(workspace_path)
-    at = open_page("pages/6_Data.py", tab="definitions")
+    at = open_page("pages/7_Data.py", tab="definitions")
     assert [e.value for e in at.exception] == []
     conversion = next(m for m in at.multiselect if m.label == "Conversion touchpoints")
     conversion.set_value(["Add to cart"])

@@ -22,7 +22,8 @@ PAGES = [
     "pages/3_Churn.py",
     "pages/4_Experiments.py",
     "pages/5_Pain_points.py",
-    "pages/6_Data.py",
+    "pages/6_Touchpoints.py",
+    "pages/7_Data.py",
 ]
 
 
@@ -117,7 +118,7 @@ def test_upload_map_and_import_through_the_page(workspace_path):
         b"v2,not a date,Signup,app,free\n"
         b",2024-05-03 09:00,Landing,app,free\n"
     )
-    at = _app("pages/6_Data.py")
+    at = _app("pages/7_Data.py")
     at = _upload(at, "trial.csv", csv)
     _no_exceptions(at)
     mapped = {s.label: s.value for s in at.selectbox}
@@ -152,7 +153,7 @@ def test_upload_map_and_import_through_the_page(workspace_path):
     ],
 )
 def test_bad_file_shows_an_error_not_an_exception(workspace_path, name, content, words):
-    at = _upload(_app("pages/6_Data.py"), name, content)
+    at = _upload(_app("pages/7_Data.py"), name, content)
     _no_exceptions(at)
     assert at.error, "expected an error message"
     assert words.lower() in at.error[0].value.replace("\\", "").lower()
@@ -160,7 +161,7 @@ def test_bad_file_shows_an_error_not_an_exception(workspace_path, name, content,
 
 def test_missing_required_mapping_is_an_error(workspace_path):
     csv = b"alpha,beta\n1,2\n3,4\n"
-    at = _upload(_app("pages/6_Data.py"), "odd.csv", csv)
+    at = _upload(_app("pages/7_Data.py"), "odd.csv", csv)
     submit = next(b for b in at.get("form_submit_button") if "Import" in b.proto.label)
     submit.click()
     at = at.run()
@@ -173,7 +174,7 @@ def test_excel_upload_is_read(workspace_path):
     pd.DataFrame(
         {"user": ["a", "b"], "date": ["2024-01-01", "2024-01-02"], "page": ["x", "y"]}
     ).to_excel(buf, index=False)
-    at = _upload(_app("pages/6_Data.py"), "book.xlsx", buf.getvalue(),
+    at = _upload(_app("pages/7_Data.py"), "book.xlsx", buf.getvalue(),
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     _no_exceptions(at)
     assert not at.error
@@ -181,7 +182,7 @@ def test_excel_upload_is_read(workspace_path):
 
 
 def test_rename_and_delete_from_the_page(workspace_path):
-    at = _app("pages/6_Data.py")
+    at = _app("pages/7_Data.py")
     pick = at.selectbox(key="manage_pick").value
     at.button(key=f"delete_{pick}").click()
     at = at.run()

@@ -13,7 +13,7 @@ from analysis.naming import NAME_LIMIT, unique_name
 from analysis.store import Workspace
 from tests.app.conftest import open_page, qp
 
-DATA_PAGE = "pages/6_Data.py"
+DATA_PAGE = "pages/7_Data.py"
 CSV = (
     b"visitor,created_at,action,channel\n"
     b"v1,2024-05-01 10:00,Landing,web\n"

@@ -32,7 +32,7 @@ def test_a_hostile_dataset_name_is_shown_as_text(workspace_path):
     shown = [h.value for h in at.header] + [c.value for c in at.caption]
     assert any("evil" in text for text in shown)
     assert not any(_unescaped_markdown(text) for text in shown)
-    at = open_page("pages/6_Data.py", dataset=events_id)
+    at = open_page("pages/7_Data.py", dataset=events_id)
     assert [e.value for e in at.exception] == []
     at.button(key=f"delete_{events_id}").click()
     at = at.run()

@@ -216,3 +216,42 @@ def test_pain_points_view_restores_from_a_link(server, browser):
     assert "k=5" in page.url and "w=1%2C2%2C1%2C1" in page.url.replace(",", "%2C")
     page.screenshot(path=str(SHOTS / "e2e_painpoints.png"), full_page=True)
     context.close()
+
+
+def test_touchpoints_link_and_journey_map_downloads(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:")) else None)
+    page.goto(server.url)
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    dataset = page.url.split("dataset=")[1].split("&")[0]
+    page.goto(f"{server.url}/Touchpoints?dataset={dataset}&by=channel&lb=30&seg=persona"
+              "&pa=Loyalist&pb=Deal%20hunter")
+    expect(page.get_by_role("heading", name="Journey map")).to_be_visible()
+    expect(page.get_by_text("Payment failed").first).to_be_visible()
+    expect(page.get_by_role("button", name="Download as PNG")).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('pb=Deal')")
+    assert "by=channel" in page.url and "lb=30" in page.url
+    with page.expect_download() as png:
+        page.get_by_role("button", name="Download as PNG").click()
+    assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as html:
+        page.get_by_role("button", name="Download as HTML").click()
+    saved = tmp_path / "map.html"
+    html.value.save_as(saved)
+    page.screenshot(path=str(SHOTS / "e2e_touchpoints.png"), full_page=True)
+    context.close()
+    assert not outside, f"the page called out to {outside}"
+
+    offline = browser.new_context(offline=True)
+    view = offline.new_page()
+    requests: list[str] = []
+    view.on("request", lambda r: requests.append(r.url))
+    view.goto(saved.as_uri())
+    expect(view.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+    assert all(url.startswith("file:") for url in requests), requests
+    offline.close()
