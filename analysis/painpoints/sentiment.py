@@ -184,6 +184,20 @@ def score_sentiment(score: pd.Series, scale: pd.Series) -> pd.Series:
     return pd.Series(labels, index=values.index, dtype=object)
 
 
+def rescaled_scores(score: pd.Series, scale: pd.Series) -> pd.Series:
+    """Scores on 0–100 over their scale's range (NPS 0–10, CSAT 1–5, CES 1–7, higher =
+    easier per ``CES_HIGHER_IS_EASIER``), so scales can be averaged together; NaN without a
+    known scale or outside its range."""
+    values = pd.to_numeric(pd.Series(score), errors="coerce").astype(float)
+    names = pd.Series(scale, index=values.index).astype("string").str.strip().str.lower()
+    out = pd.Series(np.nan, index=values.index)
+    for name, (low, high) in SCALE_RANGES.items():
+        rows = (names == name).fillna(False) & values.between(low, high)
+        read = values[rows] if name != "ces" or CES_HIGHER_IS_EASIER else low + high - values[rows]
+        out[rows] = (read - low) / (high - low) * 100
+    return out
+
+
 def _sentiment_columns(feedback: Any) -> pd.DataFrame:
     """The text, score and scale columns of ``feedback`` as pandas (no copy for pandas)."""
     wanted = ("text", "score", "scale")

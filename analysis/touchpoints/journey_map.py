@@ -29,9 +29,9 @@ from analysis.definitions import stage_order as guess_stage_order
 from analysis.frames import canonical, materialize, seconds_between, to_pandas
 from analysis.journeys import MISSING_NODE, order_columns, ordered_window
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
-from analysis.painpoints.sentiment import CES_HIGHER_IS_EASIER, comment_sentiment
+from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status, percent
-from analysis.schema import SCALE_RANGES, MissingColumnError, ParameterError, unknown_values_error
+from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
 
 CELL_COLUMNS = ("stage", "stage_index", "channel", "touchpoint", "customers", "touched",
                 "next_stage_share", "median_seconds_in_stage", "feedback", "mean_sentiment",
@@ -298,12 +298,8 @@ def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
     from_score = (mood["sentiment_source"] == "score").to_numpy()
     if not from_score.any():
         return values
-    score = pd.to_numeric(feedback["score"], errors="coerce").to_numpy(dtype=float)
-    scale = feedback["scale"].astype("string").str.strip().str.lower()
-    for name, (low, high) in SCALE_RANGES.items():
-        rows = from_score & (scale == name).fillna(False).to_numpy()
-        read = 2 * (score[rows] - low) / (high - low) - 1
-        values[rows] = -read if name == "ces" and not CES_HIGHER_IS_EASIER else read
+    scores = rescaled_scores(feedback["score"], feedback["scale"]).to_numpy(dtype=float)
+    values[from_score] = scores[from_score] / 50 - 1
     return values
 
 

@@ -23,16 +23,17 @@ from analysis import stats
 from analysis.frames import as_int, canonical, materialize, seconds_between, to_pandas
 from analysis.journeys import check_touchpoints, order_columns, ordered_window
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
-from analysis.painpoints.sentiment import CES_HIGHER_IS_EASIER, comment_sentiment
+from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status
-from analysis.schema import SCALE_RANGES, ParameterError
+from analysis.schema import ParameterError
 from analysis.survival import customer_lifetimes, from_first
 from analysis.survival.exposure import exposure_hazard
 from analysis.touchpoints.attribution import attribution
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
 MIN_EXPOSED_FOR_HR = 10
-#: Break: HR ≥ this, CI above 1; or negative share's Wilson low ≥ next over ≥ MIN_RATED rated.
+#: Break: HR ≥ this, CI above 1 (BH over the touchpoints); or negative share's Wilson low ≥
+#: BREAK_NEGATIVE_LOW over ≥ MIN_RATED rated answers.
 BREAK_HAZARD_RATIO = 1.25
 BREAK_NEGATIVE_LOW = 0.30
 MIN_RATED = 20
@@ -149,7 +150,8 @@ def touchpoint_scorecard(
     table = table.join(_hazards(lf, ev, firsts, table["customers"], churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
     trend, fading = _trend(ev, period, periods)
-    table = table.join(fading)
+    table = table.join(fading).assign(_hr_adjusted=stats.adjust_p_values(
+        table["hr_p_value"].to_numpy(), "fdr_bh"))  # NaN (not estimated) stays NaN
     table["fading"] = table["fading"].astype("boolean").fillna(False).astype(bool)
     credited = int((table["attribution_share"] > 0).sum())
     share = max(MAKE_MIN_SHARE, MAKE_SHARE_FACTOR / credited) if credited else np.inf
@@ -274,20 +276,6 @@ def _hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: 
 def _naive(values: pd.Series) -> pd.Series:  # tz-naive UTC, whatever the engine returned
     return pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None)
 
-
-def rescaled_scores(score: pd.Series, scale: pd.Series) -> pd.Series:
-    """Scores on 0–100 over their scale's range (NPS 0–10, CSAT 1–5, CES 1–7, higher =
-    easier per ``CES_HIGHER_IS_EASIER``); NaN without a known scale or outside its range."""
-    values = pd.to_numeric(pd.Series(score), errors="coerce").astype(float)
-    names = pd.Series(scale, index=values.index).astype("string").str.strip().str.lower()
-    out = pd.Series(np.nan, index=values.index)
-    for name, (low, high) in SCALE_RANGES.items():
-        rows = (names == name).fillna(False) & values.between(low, high)
-        read = values[rows] if name != "ces" or CES_HIGHER_IS_EASIER else low + high - values[rows]
-        out[rows] = (read - low) / (high - low) * 100
-    return out
-
-
 def _feedback_terms(feedback: Any, lf: nw.LazyFrame, tolerance: timedelta | None,
                     touchpoints: pd.Index) -> pd.DataFrame:
     """feedback, mean_score, negative_share, negative_ci_low (and ``_rated``) per touchpoint."""
@@ -347,7 +335,8 @@ def _reasons(r: pd.Series, alpha: float, share: float) -> tuple[list[str], list[
     ci = f"95% CI {100 * r['lift_ci_low']:.0f} to {100 * r['lift_ci_high']:.0f} pp"
     worse = significant and r["lift_ci_high"] < 0 and -lift >= 100 * MIN_LIFT
     breaks = [f"Converts {-lift:.0f} pp worse ({ci})"] if worse else []
-    if r["churn_hazard_ratio"] >= BREAK_HAZARD_RATIO and r["hr_ci_low"] > 1:
+    if (r["churn_hazard_ratio"] >= BREAK_HAZARD_RATIO and r["hr_ci_low"] > 1
+            and r["_hr_adjusted"] < alpha):
         breaks.append(f"Churn hazard {r['churn_hazard_ratio']:.1f}× (95% CI "
                       f"{r['hr_ci_low']:.1f}–{r['hr_ci_high']:.1f})")
     if r["_rated"] >= MIN_RATED and r["negative_ci_low"] >= BREAK_NEGATIVE_LOW:
@@ -376,9 +365,10 @@ def _rule(alpha: float, credited: int, share: float) -> str:
     share_text = f"{share:.0%}, " if credited else ""
     return (f"Break point if any of: customers on it convert at least {100 * MIN_LIFT:.0f} pp "
             f"worse, significantly (Benjamini–Hochberg adjusted p < {alpha:g}, 95% CI of the "
-            f"lift below 0); a churn hazard ratio of at least {BREAK_HAZARD_RATIO:g} with its "
-            f"95% CI above 1; at least {BREAK_NEGATIVE_LOW:.0%} negative feedback at the 95% "
-            f"lower bound (Wilson) over at least {MIN_RATED} rated answers. Otherwise make "
+            f"lift below 0); a churn hazard ratio of at least {BREAK_HAZARD_RATIO:g}, its 95% "
+            f"CI above 1 and its adjusted p < {alpha:g}; at least {BREAK_NEGATIVE_LOW:.0%} "
+            f"negative feedback at the 95% lower bound (Wilson) over at least {MIN_RATED} "
+            "rated answers. Otherwise make "
             f"point if they convert at least {100 * MIN_LIFT:.0f} pp better, significantly "
             f"(adjusted p < {alpha:g}, CI above 0), or its Markov attribution share is at least "
             f"{share_text}the larger of {MAKE_MIN_SHARE:.0%} and {MAKE_SHARE_FACTOR:g} ÷ the "
