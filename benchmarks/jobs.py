@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis import funnel, paths, survival
 from analysis.experiments.kpis import customer_kpis
+from analysis.touchpoints import attribution, markov_removal_credit
 
 # Journey order (DESIGN.md, Order of events): timestamp, then the file order recorded at ingest.
 ORDER = "PARTITION BY customer_id ORDER BY timestamp, event_seq"
@@ -177,10 +178,58 @@ def sql_kpis(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
+#: The KPI job's conversion touchpoint (about 5% of events; 40% of customers reach it).
+MARKOV_CONVERSION = KPI_CONVERSION
+
+
+def ours_markov(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return attribution(con.table("events"), conversion=[MARKOV_CONVERSION], model="markov")
+
+
+def sql_markov(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    # Touches are the events before the customer's first conversion (none seen up to and
+    # including the row); the event after a touch is the next touch, the conversion (True) or
+    # nothing (False). Start -> first touch comes from the touches at step 1.
+    rows = con.execute(
+        """
+        WITH s AS (
+            SELECT touchpoint::VARCHAR AS tp,
+                   row_number() OVER w AS step,
+                   lead(touchpoint::VARCHAR) OVER w AS next_tp,
+                   count(*) FILTER (WHERE touchpoint::VARCHAR = $1)
+                       OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS seen
+            FROM events WHERE touchpoint IS NOT NULL
+            WINDOW w AS (PARTITION BY customer_id ORDER BY timestamp, event_seq)
+        ),
+        g AS MATERIALIZED (
+            SELECT tp, next_tp, step = 1 AS first, count(*) AS n FROM s WHERE seen = 0
+            GROUP BY ALL
+        )
+        SELECT NULL AS source, tp AS target, NULL::BOOLEAN AS converted, sum(n) AS count
+        FROM g WHERE first GROUP BY tp
+        UNION ALL
+        SELECT tp, CASE WHEN next_tp <> $1 THEN next_tp END, coalesce(next_tp = $1, false),
+               sum(n)
+        FROM g GROUP BY ALL
+        """,
+        [MARKOV_CONVERSION],
+    ).fetchall()
+    transitions = pd.DataFrame(
+        [(source, converted if target is None else target, count)
+         for source, target, converted, count in rows],
+        columns=["source", "target", "count"],
+    )
+    credit = markov_removal_credit(transitions)
+    return (credit.rename_axis("touchpoint").reset_index(name="conversions")
+            .sort_values(["conversions", "touchpoint"], ascending=[False, True],
+                         ignore_index=True))
+
+
 JOBS: dict[str, tuple[Callable, Callable]] = {
     "sankey_links": (ours_sankey, sql_sankey),
     "transition_matrix": (ours_transitions, sql_transitions),
     "funnel_4_steps_7d": (ours_funnel, sql_funnel),
     "customer_lifetimes": (ours_lifetimes, sql_lifetimes),
     "customer_kpis": (ours_kpis, sql_kpis),
+    "markov_attribution": (ours_markov, sql_markov),
 }

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.touchpoints import NO_TOUCH
 from benchmarks.data import generate
 from benchmarks.jobs import JOBS
 
@@ -88,3 +89,14 @@ def test_kpis_sql_censors_like_ours(con):
     cut.close()
     assert ours["churned"].isna().sum() > 10
     pd.testing.assert_frame_equal(ours, sql, check_exact=True)
+
+
+def test_markov_sql_matches(con):
+    """The hand-written transition counts, solved the same way, give our credit per
+    touchpoint; ours adds the converting journeys with no touch as their own row."""
+    ours, sql = (f(con) for f in JOBS["markov_attribution"])
+    touched = ours[ours["touchpoint"] != NO_TOUCH]
+    merged = touched.merge(sql, on="touchpoint", suffixes=("", "_sql"))
+    assert len(merged) == len(touched) == len(sql) == 19
+    assert ours.loc[ours["touchpoint"] == NO_TOUCH, "conversions"].item() > 0
+    np.testing.assert_allclose(merged["conversions"], merged["conversions_sql"])

@@ -276,3 +276,15 @@ def test_attribution_models_match_duckdb(sdf, events, by):
 
     options = {"conversion": ["Purchase"], "by": by, "lookback": timedelta(days=30)}
     _same(compare_models(sdf, **options), compare_models(events, **options), sort=[by])
+
+
+@pytest.mark.parametrize("lookback", [None, 30])
+def test_markov_attribution_alone_matches_duckdb(sdf, events, lookback):
+    """Markov on its own takes its one-pass path (not the touches the other models share)."""
+    from datetime import timedelta
+
+    from analysis.touchpoints import attribution
+
+    options = {"conversion": ["Purchase"], "model": "markov",
+               "lookback": timedelta(days=lookback) if lookback else None}
+    _same(attribution(sdf, **options), attribution(events, **options), sort=["touchpoint"])
