@@ -232,7 +232,8 @@ def test_touchpoints_link_and_journey_map_downloads(server, browser, tmp_path):
     page.goto(f"{server.url}/Touchpoints?dataset={dataset}&by=channel&lb=30&seg=persona"
               "&pa=Loyalist&pb=Deal%20hunter")
     expect(page.get_by_role("heading", name="Journey map")).to_be_visible()
-    expect(page.get_by_text("Payment failed").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot", has_text="Payment failed").first).to_be_visible()
+    expect(page.get_by_text("Started offline, finished online").first).to_be_visible()
     expect(page.get_by_role("button", name="Download as PNG")).to_be_visible()
     page.wait_for_function("() => window.location.search.includes('pb=Deal')")
     assert "by=channel" in page.url and "lb=30" in page.url
