@@ -98,7 +98,7 @@ def journey_map_pair(left: JourneyMap, right: JourneyMap, *,
     rows = _row_layout([m.cells for m in maps])
     fig = _frame(maps, rows, list(labels), "Journey maps: " + " vs ".join(map(str, labels)))
     for col, jm in enumerate(maps, start=1):
-        _draw(fig, jm, rows, col=col)
+        _draw(fig, jm, rows, col=col, compact=True)
         if jm.cells.empty:
             fig.add_annotation(text=plain(jm.message or "Nothing to show."), row=1, col=col,
                                x=0, y=0.5, xref="x domain", yref="y domain",
@@ -174,10 +174,10 @@ def _frame(maps: list[JourneyMap], rows: _Rows, labels: list[str | None],
                           line=dict(color="#EEE", width=1), layer="below", row=1, col=col)
         fig.update_xaxes(range=[-0.5, n - 0.5], showgrid=False, zeroline=False, col=col)
         fig.update_xaxes(side="top", showticklabels=True, tickvals=list(range(n)),
-                         ticktext=_stage_headings(jm), tickfont=dict(size=11), tickangle=0,
-                         row=1, col=col)
+                         ticktext=_stage_headings(jm, compact=len(maps) > 1),
+                         tickfont=dict(size=11), tickangle=0, row=1, col=col)
         fig.update_xaxes(tickvals=list(range(n)), tickfont=dict(size=11), row=2, col=col,
-                         tickangle=0,
+                         tickangle=0 if len(maps) == 1 else -35,
                          ticktext=[plain(shorten(s, 24)) for s in jm.stage_order])
         for channel, y in rows.headings:
             fig.add_annotation(text=f"<b>{plain(channel.upper())}</b>", x=-0.49, y=y,
@@ -212,19 +212,24 @@ def _frame(maps: list[JourneyMap], rows: _Rows, labels: list[str | None],
     return fig
 
 
-def _stage_headings(jm: JourneyMap) -> list[str]:
+def _stage_headings(jm: JourneyMap, *, compact: bool = False) -> list[str]:
+    """Stage name, customers, share moving on and time in stage (two maps side by side:
+    name, customers and share only, in less width)."""
     out = []
     for row in jm.stages.itertuples(index=False):
         share = row.next_stage_share
-        nxt = f"<br>→ next {share:.0%}" if not _missing(share) else "<br>(last stage)"
+        nxt = f"→ next {share:.0%}" if not _missing(share) else "(last stage)"
         time = (f"{duration_text(row.median_seconds_in_stage)} in stage" if row.customers
                 else "no customers")
-        out.append(f"<b>{plain(shorten(str(row.stage), 24))}</b><br>{row.customers:,} "
-                   f"customers{nxt}<br>{time}")
+        name = plain(shorten(str(row.stage), 12 if compact else 24))
+        out.append(f"<b>{name}</b><br>{row.customers:,}<br>{nxt.replace('next ', '')}"
+                   if compact else f"<b>{name}</b><br>{row.customers:,} customers<br>{nxt}"
+                   f"<br>{time}")
     return out
 
 
-def _draw(fig: go.Figure, jm: JourneyMap, rows: _Rows, *, col: int) -> None:
+def _draw(fig: go.Figure, jm: JourneyMap, rows: _Rows, *, col: int,
+          compact: bool = False) -> None:
     """The cells of one map (boxes, texts, hovers, badges) and its emotion curve."""
     cells = jm.cells.reset_index(drop=True)
     if cells.empty:
@@ -237,8 +242,8 @@ def _draw(fig: go.Figure, jm: JourneyMap, rows: _Rows, *, col: int) -> None:
                       fillcolor=_color(mood), layer="below", row=1, col=col,
                       line=dict(color=PAIN_COLOR, width=3) if not _missing(pinned)
                       else dict(color="#B5B5B5", width=1))
-    fig.add_scatter(x=x, y=y, mode="markers+text", text=[_cell_text(c) for c in
-                                                         cells.itertuples(index=False)],
+    fig.add_scatter(x=x, y=y, mode="markers+text", text=[_cell_text(c, compact=compact)
+                                                         for c in cells.itertuples(index=False)],
                     textfont=_FONT, showlegend=False, row=1, col=col,
                     marker=dict(symbol="square", size=40, opacity=0),
                     customdata=[[_hover(c)] for c in cells.itertuples(index=False)],
@@ -253,7 +258,16 @@ def _draw(fig: go.Figure, jm: JourneyMap, rows: _Rows, *, col: int) -> None:
     _draw_curve(fig, jm, col)
 
 
-def _cell_text(c: object) -> str:
+def _cell_text(c: object, *, compact: bool = False) -> str:
+    """Customers, share moving on, time in stage and mood; side by side (``compact``) the
+    time is left to the hover, and the words to the caption."""
+    if compact:
+        lines = [f"<b>{c.customers:,}</b>" if c.customers else f"({c.touched:,})"]
+        if c.customers and not _missing(c.next_stage_share):
+            lines.append(f"→ {c.next_stage_share:.0%}")
+        if not _missing(c.mean_sentiment):
+            lines.append(f"{_glyph(c.mean_sentiment)} {_signed(c.mean_sentiment)}")
+        return "<br>".join(lines)
     lines = [f"<b>{c.customers:,}</b> entered" if c.customers else f"{c.touched:,} touched"]
     if c.customers and not _missing(c.next_stage_share):
         lines.append(f"→ next: {c.next_stage_share:.0%}")
