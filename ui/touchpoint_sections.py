@@ -190,8 +190,8 @@ def render_journey_map(ctx: Context, s: TouchSettings) -> TouchSettings:
     maps = touchpoints.journey_maps(ctx, s)
     if not maps:
         return s
-    for m in maps:
-        if m.status != "ok" or m.message:
+    for m in maps:  # (a note such as "columns are journey steps" is drawn in the map)
+        if m.status != "ok" and m.message:
             st.info(md(m.message), icon=":material/info:")
     if any(m.cells.empty for m in maps):
         return s
