@@ -95,6 +95,13 @@ def to_pandas(lf: nw.LazyFrame) -> pd.DataFrame:
     return lf.collect().to_pandas()
 
 
+def naive_utc(values: Any) -> pd.Series:
+    """Timestamps as tz-naive UTC ``datetime64[us]`` (the canonical form), whatever an engine
+    returned: Spark collects tz-aware times, DuckDB and Polars naive ones."""
+    return pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None).astype(
+        "datetime64[us]")
+
+
 def as_int(value: Any) -> int:
     """An aggregate as int; SQL engines return NULL (NaN) for counts over no rows."""
     return 0 if value is None or pd.isna(value) else int(value)

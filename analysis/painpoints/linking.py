@@ -21,7 +21,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical, to_lazy, to_pandas
+from analysis.frames import canonical, naive_utc, to_lazy, to_pandas
 from analysis.journeys import order_columns
 from analysis.schema import EVENT_SEQ, ParameterError
 
@@ -107,7 +107,7 @@ def link_feedback(
     if journeys is None or "customer_id" not in frame:
         return out
     customers = _labels(frame["customer_id"])
-    timestamps = _naive_utc(frame["timestamp"])
+    timestamps = naive_utc(frame["timestamp"])
     todo = (explicit.isna() & customers.notna() & timestamps.notna()).to_numpy()
     if not todo.any():
         return out
@@ -164,12 +164,6 @@ def _labels(values: pd.Series) -> pd.Series:
 
 def _nones(index: pd.Index) -> pd.Series:
     return pd.Series(None, index=index, dtype=object)
-
-
-def _naive_utc(values: pd.Series) -> pd.Series:
-    """Timestamps as tz-naive UTC datetime64[us] (the canonical form)."""
-    stamps = pd.to_datetime(values, utc=True).dt.tz_localize(None)
-    return stamps.astype("datetime64[us]")
 
 
 def _journey_events(

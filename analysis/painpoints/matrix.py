@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical, to_lazy
+from analysis.frames import canonical, naive_utc, to_lazy
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment
 from analysis.painpoints.topics import Topics, discover_topics, topics_from_categories
@@ -306,7 +306,7 @@ def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: l
             continue
         when = firsts.loc[key]
         known = when.index.intersection(starts.index)
-        days = (pd.to_datetime(when[known]) - pd.to_datetime(starts[known])).dt.total_seconds()
+        days = (naive_utc(when[known]) - naive_utc(starts[known])).dt.total_seconds()
         fit = exposure_hazard(table, days / 86_400)
         if fit.exposed >= MIN_CUSTOMERS_FOR_HR and np.isfinite(fit.hazard_ratio):
             matrix.loc[i, ["churn_hazard_ratio", "hr_ci_low", "hr_ci_high"]] = (

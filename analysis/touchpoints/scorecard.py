@@ -20,7 +20,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis import stats
-from analysis.frames import as_int, canonical, materialize, seconds_between, to_pandas
+from analysis.frames import (
+    as_int,
+    canonical,
+    materialize,
+    naive_utc,
+    seconds_between,
+    to_pandas,
+)
 from analysis.journeys import check_touchpoints, order_columns, ordered_window
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
@@ -264,17 +271,14 @@ def _hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: 
         rows = rows.join(starters, on="customer_id", how="semi")
     when = to_pandas(rows).assign(customer_id=lambda f: f["customer_id"].astype(str))
     start = lifetimes.set_index("customer_id")["start"].reindex(when["customer_id"])
-    when["_days"] = (_naive(when["_first_at"]).to_numpy()
-                     - _naive(start).to_numpy()) / np.timedelta64(1, "s") / 86_400
+    when["_days"] = (naive_utc(when["_first_at"]).to_numpy()
+                     - naive_utc(start).to_numpy()) / np.timedelta64(1, "s") / 86_400
     for tp, part in when.groupby("_tp"):
         fit = exposure_hazard(lifetimes, part.set_index("customer_id")["_days"])
         if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
             out.loc[tp] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
     return out
 
-
-def _naive(values: pd.Series) -> pd.Series:  # tz-naive UTC, whatever the engine returned
-    return pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None)
 
 def _feedback_terms(feedback: Any, lf: nw.LazyFrame, tolerance: timedelta | None,
                     touchpoints: pd.Index) -> pd.DataFrame:
@@ -323,7 +327,7 @@ def _trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, p
                      .group_by("_tp").agg(nw.col("customer_id").n_unique().alias("_n")))
     seen = seen.set_index("_tp")["_n"].reindex(change.index).fillna(0)
     fading = (change <= FADING_DROP) & (seen >= FADING_MIN_CUSTOMERS) & bool(half)
-    trend["period"] = _naive(stats.period_start(trend["_period"], period)).to_numpy()
+    trend["period"] = naive_utc(stats.period_start(trend["_period"], period)).to_numpy()
     trend = trend.rename(columns={"_tp": "touchpoint"})[list(TREND_COLUMNS)]
     facts = pd.DataFrame({"reach_trend": change, "fading": fading}).rename_axis("touchpoint")
     return trend.astype({"customers": "int64", "active": "int64"}), facts
