@@ -425,3 +425,35 @@ def test_bad_arguments_say_how_to_fix_them():
         touchpoint_scorecard(tiny().drop(columns="touchpoint"))
     with pytest.raises(MissingColumnError):
         touchpoint_scorecard(tiny(), pd.DataFrame({"text": ["x"]}))
+
+
+def test_a_recurring_touch_unrelated_to_buying_is_not_a_break_point():
+    """A monthly newsletter to everyone: non-converters get it over their whole history,
+    converters only before buying, so the plain lift is strongly negative; the time-varying
+    conversion hazard sees no effect, and the touchpoint stays neutral."""
+    rng = np.random.default_rng(3)
+    rows_ = []
+    for i in range(2_000):
+        cid = f"N{i:05d}"
+        rows_.append((cid, T0, "Visit"))
+        start = float(rng.uniform(0, 60))  # sign-ups spread: each starts on another day
+        rows_ += [(cid, T0 + timedelta(days=start + 30 * k), "Newsletter") for k in range(12)]
+        if rng.random() < 0.4:
+            rows_.append((cid, T0 + timedelta(days=float(rng.exponential(60))), "Purchase"))
+    events = pd.DataFrame(rows_, columns=["customer_id", "timestamp", "touchpoint"])
+    t = rows(touchpoint_scorecard(events, conversion=CONVERSION).table).loc["Newsletter"]
+    assert t["lift_ci_high"] < -0.1 and t["lift_p_adjusted"] < 1e-3  # looks like a break...
+    assert 0.85 < t["conversion_hazard_ratio"] < 1.15  # ...but buying is not slower after it
+    assert t["role"] == "neutral"
+
+
+def test_churn_is_judged_among_converters_by_default(data):
+    """Without start_at, lifetimes start at the first conversion: post-purchase touchpoints
+    (renewals, logins) are not break points for merely happening to subscribers."""
+    events, feedback = data.events, data.feedback
+    card = rows(scorecard(events, feedback, conversion=["Purchase"],
+                          churn=["Cancel subscription"]))
+    assert card.loc["Payment failed", "role"] == "break"
+    assert card.loc["Payment failed", "hr_ci_low"] < 2.5 < card.loc["Payment failed", "hr_ci_high"]
+    for touchpoint in ("Renewal", "Order tracking", "Loyalty email click"):
+        assert not card.loc[touchpoint, "role_reason"].startswith("Churn hazard"), touchpoint

@@ -29,11 +29,14 @@ def seed(ctx: Context) -> TouchSettings:
     """Widget values from the link when the page is entered; the settings from the link."""
     s = settings_from_url(ctx.url)
     ss = st.session_state
-    if "t_by" not in ss:
+    if "t_by" not in ss or ss.get("t_seeded_for") != ctx.events.id:
+        # Entering the page, or another dataset picked on it: its channels and columns.
+        columns = segment_columns(ctx)
+        segment = s.segment if s.segment is not None else (columns[0] if columns else "")
         ss.update({"t_by": s.by, "t_lb": s.lookback_days, "t_hl": s.half_life_days,
                    "t_per": s.period, "t_np": s.periods, "t_tol": s.tolerance_days,
-                   "t_seg": s.segment or "", "t_pa": s.persona_a or EVERYONE,
-                   "t_pb": s.persona_b or EVERYONE})
+                   "t_seg": segment, "t_pa": s.persona_a or EVERYONE,
+                   "t_pb": s.persona_b or EVERYONE, "t_seeded_for": ctx.events.id})
         known = channels(ctx)
         for key, default in zip(("on", "off"), default_kinds(ctx), strict=True):
             listed = ctx.url.get(key)
@@ -111,9 +114,7 @@ def persona_controls(ctx: Context) -> tuple[str | None, str | None, str | None]:
     columns = segment_columns(ctx)
     ss = st.session_state
     if ss.get("t_seg") not in ["", *columns]:
-        ss["t_seg"] = ""
-    if not ss["t_seg"] and columns:
-        ss["t_seg"] = columns[0]
+        ss["t_seg"] = columns[0] if columns else ""
     cols = st.columns(3)
     segment = cols[0].selectbox("Persona or segment column", ["", *columns], key="t_seg",
                                 format_func=lambda c: c or "None",
@@ -129,7 +130,7 @@ def persona_controls(ctx: Context) -> tuple[str | None, str | None, str | None]:
     b = cols[2].selectbox("Side by side with", [EVERYONE, *[v for v in values if v != a]],
                           key="t_pb", format_func=lambda v: v or "Nobody",
                           disabled=not (values and a))
-    return segment or None, a or None, (b or None) if a else None
+    return segment or "", a or None, (b or None) if a else None
 
 
 def settings(base: TouchSettings, scorecard: tuple[str, int, int] | None,

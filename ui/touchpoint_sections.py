@@ -27,6 +27,7 @@ SCORECARD_LABELS = {
     "customers": "Customers", "reach": "Reach", "conversion_rate_with": "Conversion if touched",
     "conversion_rate_without": "Conversion if not", "lift_pp": "Lift (pp)",
     "lift_interval": "95% CI of lift", "lift_p_adjusted": "Adjusted p",
+    "conversion_hazard_ratio": "Conversion hazard ratio",
     "attribution_share": "Markov credit", "churn_hazard_ratio": "Churn hazard ratio",
     "hr_interval": "95% CI of ratio", "feedback": "Feedback", "mean_score": "Mean score (0–100)",
     "negative_share": "Negative feedback", "median_seconds_to_next": "Time to next step",
@@ -53,6 +54,8 @@ def render_scorecard(ctx: Context, s: TouchSettings) -> TouchSettings:
         return s
     if card.status != "ok" and card.message:
         st.info(md(card.message), icon=":material/info:")
+    elif card.message:
+        st.caption(md(card.message))
     if card.table.empty:
         return s
     _role_counts(card)
@@ -91,7 +94,7 @@ def _scorecard_table(card: Scorecard) -> None:
     show(t, labels, percent=("reach", "conversion_rate_with", "conversion_rate_without",
                              "attribution_share", "negative_share", "reach_trend"),
          durations=("median_seconds_to_next",), pvalues=("lift_p_adjusted",),
-         ratios=("churn_hazard_ratio",))
+         ratios=("churn_hazard_ratio", "conversion_hazard_ratio"))
     st.caption(md(
         f"One row per touchpoint, break points first; click a header to sort. Reach: share "
         f"of the {card.customers:,} customers who touched it. Conversion if touched / if "
@@ -99,9 +102,11 @@ def _scorecard_table(card: Scorecard) -> None:
         "everyone else; the lift is the difference, with its 95% interval and a p-value "
         "adjusted over all touchpoints (Benjamini–Hochberg). Markov credit: the share of "
         "conversions the touchpoint earns by its removal effect. Churn hazard ratio: how "
-        "much faster customers churn once they have touched it (Cox, time-varying; 2.0 = "
-        "twice as fast). Mean score: linked ratings on a common 0–100 scale. Reach trend: "
-        "the change in reach between the earlier and the later half of the recent periods."))
+        "much faster converters churn once they have touched it, counted from their first "
+        "conversion (Cox with the touch as a time-varying covariate; 2.0 = twice as fast); "
+        "conversion hazard ratio: the same for converting, from the first event. Mean "
+        "score: linked ratings on a common 0–100 scale. Reach trend: the change in reach "
+        "between the earlier and the later half of the recent periods."))
 
 
 def _fading(card: Scorecard) -> None:
@@ -113,8 +118,10 @@ def _fading(card: Scorecard) -> None:
     if not fading:
         st.caption("No touchpoint lost 30% or more of its reach in the recent periods.")
         return
-    st.caption("Share of the customers active in each period who touched it; these "
-               "touchpoints reach at least 30% fewer customers than a few periods ago.")
+    more = f" The 8 with most customers are drawn, of {len(fading)}." if len(fading) > 8 else ""
+    st.caption("Share of the customers active in each period who touched it. These "
+               "touchpoints' share fell by 30% or more between the earlier and the later half "
+               "of the recent periods (with at least 20 customers in the earlier half)." + more)
     st.plotly_chart(figures.reach_trend_chart(card.trend, fading[:8]), width="stretch")
 
 
@@ -193,7 +200,7 @@ def render_journey_map(ctx: Context, s: TouchSettings) -> TouchSettings:
     for m in maps:  # (a note such as "columns are journey steps" is drawn in the map)
         if m.status != "ok" and m.message:
             st.info(md(m.message), icon=":material/info:")
-    if any(m.cells.empty for m in maps):
+    if all(m.cells.empty for m in maps):
         return s
     if len(maps) == 2:
         fig = map_figures.journey_map_pair(maps[0], maps[1], labels=(a or "", b or ""))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import narwhals as nw
 import pandas as pd
 import streamlit as st
 
@@ -24,6 +25,8 @@ from ui.text import md
 
 BY = {"touchpoint": "Touchpoint", "channel": "Channel"}
 PERIODS = {"month": "Months", "week": "Weeks"}
+#: In a link: the map is drawn for every customer, with no persona column picked.
+NO_SEGMENT = "-"
 DEFAULTS = {"by": "touchpoint", "lb": 0, "hl": 7, "per": "month", "np": 6, "tol": 7}
 
 
@@ -37,7 +40,7 @@ class TouchSettings:
     period: str = "month"
     periods: int = 6
     tolerance_days: int = 7
-    segment: str | None = None
+    segment: str | None = None  # None: the default column; "": none
     persona_a: str | None = None
     persona_b: str | None = None
 
@@ -45,8 +48,9 @@ class TouchSettings:
         values = {"by": self.by, "lb": self.lookback_days, "hl": self.half_life_days,
                   "per": self.period, "np": self.periods, "tol": self.tolerance_days}
         out = {k: [str(v)] for k, v in values.items() if v != DEFAULTS[k]}
-        out.update({k: [v] for k, v in (("seg", self.segment), ("pa", self.persona_a),
-                                         ("pb", self.persona_b)) if v})
+        out.update({k: [v] for k, v in (("pa", self.persona_a), ("pb", self.persona_b)) if v})
+        if self.segment is not None:  # "" is "no persona column", written as NO_SEGMENT
+            out["seg"] = [self.segment or NO_SEGMENT]
         return out
 
 
@@ -63,7 +67,8 @@ def settings_from_url(url: dict[str, list[str]]) -> TouchSettings:
         lookback_days=number("lb", 0, 3650), half_life_days=number("hl", 1, 365),
         period=first.get("per") if first.get("per") in PERIODS else "month",
         periods=number("np", 2, 24), tolerance_days=number("tol", 0, 365),
-        segment=first.get("seg") or None, persona_a=first.get("pa") or None,
+        segment=("" if first.get("seg") == NO_SEGMENT else first.get("seg") or None),
+        persona_a=first.get("pa") or None,
         persona_b=first.get("pb") or None,
     )
 
@@ -115,6 +120,11 @@ def _journey_map(path: str, events_id: str, feedback_id: str | None, filters: Fi
                  tolerance_days: int, _pain: pd.DataFrame | None, pain_key: tuple) -> JourneyMap:
     """``_pain`` (the pain-point matrix) is not hashed: ``pain_key`` stands for it."""
     events, feedback = _frames(path, events_id, feedback_id, filters)
+    if stages and "stage" in events.collect_schema().names():
+        # A filter can remove every event of a defined stage: draw the others.
+        present = set(events.select(nw.col("stage").cast(nw.String)).unique().collect()
+                      .to_pandas()["stage"].dropna())
+        stages = tuple(s for s in stages if s in present)
     return journey_map(events, feedback, stages=stages or None,
                        segment_column=segment if persona else None, segment=persona,
                        pain_points=_pain, tolerance=timedelta(days=tolerance_days))
@@ -159,7 +169,8 @@ def pain_point_matrix(ctx: Context) -> pd.DataFrame | None:
 def journey_maps(ctx: Context, s: TouchSettings) -> list[JourneyMap] | None:
     """One map (everyone, or persona A) or two side by side (A and B)."""
     pain = pain_point_matrix(ctx)
-    key = ("default",) if pain is not None else ()
+    d = ctx.definitions  # the matrix (default settings) depends on these and the data only
+    key = ("default", tuple(d.churn), tuple(d.conversion)) if pain is not None else ()
     personas = [s.persona_a] + ([s.persona_b] if s.persona_a and s.persona_b else [])
     maps = [_guarded(lambda p=p: _journey_map(
         ctx.path, ctx.events.id, _feedback_id(ctx), ctx.filters,

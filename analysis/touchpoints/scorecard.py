@@ -33,22 +33,26 @@ from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status
 from analysis.schema import ParameterError
-from analysis.survival import customer_lifetimes, from_first
-from analysis.survival.exposure import exposure_hazard
 from analysis.touchpoints.attribution import attribution
+from analysis.touchpoints.exposures import (
+    CONVERSION_COLUMNS,
+    churn_hazards,
+    conversion_hazards,
+)
 
-#: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
-MIN_EXPOSED_FOR_HR = 10
 #: Break: HR ≥ this, CI above 1 (BH over the touchpoints); or negative share's Wilson low ≥
 #: BREAK_NEGATIVE_LOW over ≥ MIN_RATED rated answers.
 BREAK_HAZARD_RATIO = 1.25
 BREAK_NEGATIVE_LOW = 0.30
 MIN_RATED = 20
-#: A significant lift makes or breaks from this size on, both ways: on the 5,000-customer demo
-#: Store visit (no planted effect) converts a significant but negligible 4 pp worse.
+#: A significant lift makes or breaks from this size on, both ways, when the conversion hazard
+#: agrees: on the 5,000-customer demo Store visit (no planted effect) converts a significant but
+#: negligible 4 pp worse; a touch that recurs over long journeys (a monthly newsletter) reaches
+#: more non-converters over their whole history, a lift the time-varying hazard does not show.
 MIN_LIFT = 0.05
-#: Make: a Markov share ≥ the larger of MAKE_MIN_SHARE and MAKE_SHARE_FACTOR × an equal share.
-MAKE_MIN_SHARE, MAKE_SHARE_FACTOR = 0.10, 2.0
+#: Make: a Markov share ≥ the larger of MAKE_MIN_SHARE and MAKE_SHARE_FACTOR × an equal share
+#: (capped at MAKE_MAX_SHARE, so one or two credited touchpoints can still qualify).
+MAKE_MIN_SHARE, MAKE_SHARE_FACTOR, MAKE_MAX_SHARE = 0.10, 2.0, 0.5
 #: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
 FADING_DROP = -0.30
 FADING_MIN_CUSTOMERS = 20
@@ -56,7 +60,7 @@ ROLES: tuple[str, ...] = ("break", "make", "neutral")
 COLUMNS: tuple[str, ...] = (
     "touchpoint", "channels", "customers", "reach", "touched_before_conversion",
     "conversion_rate_with", "conversion_rate_without", "conversion_lift", "lift_ci_low",
-    "lift_ci_high", "lift_p_value", "lift_p_adjusted", "attribution_share",
+    "lift_ci_high", "lift_p_value", "lift_p_adjusted", *CONVERSION_COLUMNS, "attribution_share",
     "churn_hazard_ratio", "hr_ci_low", "hr_ci_high", "hr_p_value", "feedback", "mean_score",
     "negative_share", "negative_ci_low", "median_seconds_to_next", "reach_trend", "fading",
     "role", "role_reason")
@@ -101,8 +105,10 @@ def touchpoint_scorecard(
     feedback
         Canonical feedback, linked to touchpoints by :func:`painpoints.link_feedback`.
     conversion, churn, start_at
-        Touchpoint names: conversion and churn events, and the events that start a lifetime
-        (its first event when empty). None or empty: not defined.
+        Touchpoint names: conversion and churn events, and the events that start a churn
+        lifetime (default: the conversion touchpoints, so churn is judged among converters
+        from their first conversion; the first event when neither is given). None or empty:
+        not defined.
     periods, period
         The reach trend compares the earlier and later half of the last ``periods`` periods
         ("month" or "week") that have events.
@@ -120,7 +126,10 @@ def touchpoint_scorecard(
         converters / them), conversion_rate_without (converters / customers among all
         others), conversion_lift (with − without), lift_ci_low/high (95% Newcombe), lift_p_value
         (pooled two-proportion z), lift_p_adjusted (Benjamini–Hochberg), NaN at conversion
-        touchpoints, without conversion or with an empty group; attribution_share (Markov;
+        touchpoints, without conversion or with an empty group; conversion_hazard_ratio,
+        conv_hr_ci_low/high, conv_hr_p_value (how much faster customers convert once they
+        have touched it: Cox with the touch time-varying, from the first event to the first
+        conversion or the end of the data); attribution_share (Markov;
         0 uncredited; NaN at conversion touchpoints); churn_hazard_ratio, hr_ci_low/high,
         hr_p_value (exposed from its first event; NaN at churn touchpoints and below
         MIN_EXPOSED_FOR_HR); feedback (rows linked), mean_score (0–100 over the scale's
@@ -141,6 +150,7 @@ def touchpoint_scorecard(
     lf = canonical(events, "events")
     conv, churn_names, starts = (_names(v, w) for v, w in (
         (conversion, "conversion"), (churn, "churn"), (start_at, "start_at")))
+    starts = starts or conv  # churn is judged among converters, from their first conversion
     for names, what in ((conv, "conversion"), (churn_names, "churn"), (starts, "start")):
         check_touchpoints(lf, names, f"{what} touchpoint")
     ev = _events(lf, conv)
@@ -154,14 +164,18 @@ def touchpoint_scorecard(
     firsts = materialize(_firsts(ev))
     table = _lift(_reach(ev, firsts, conv, customers), conv, customers, converters)
     table["attribution_share"] = _shares(lf, conv, table.index)
-    table = table.join(_hazards(lf, ev, firsts, table["customers"], churn_names, starts))
+    reached = table["customers"]
+    table = table.join(conversion_hazards(ev, firsts, reached, conv)).join(
+        churn_hazards(lf, ev, firsts, reached, churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
     trend, fading = _trend(ev, period, periods)
-    table = table.join(fading).assign(_hr_adjusted=stats.adjust_p_values(
-        table["hr_p_value"].to_numpy(), "fdr_bh"))  # NaN (not estimated) stays NaN
+    table = table.join(fading).assign(  # BH over the touchpoints; NaN (not estimated) stays
+        _hr_adjusted=stats.adjust_p_values(table["hr_p_value"].to_numpy(), "fdr_bh"),
+        _conv_adjusted=stats.adjust_p_values(table["conv_hr_p_value"].to_numpy(), "fdr_bh"))
     table["fading"] = table["fading"].astype("boolean").fillna(False).astype(bool)
     credited = int((table["attribution_share"] > 0).sum())
-    share = max(MAKE_MIN_SHARE, MAKE_SHARE_FACTOR / credited) if credited else np.inf
+    share = (max(MAKE_MIN_SHARE, min(MAKE_SHARE_FACTOR / credited, MAKE_MAX_SHARE))
+             if credited else np.inf)
     status, message = _status(table, conv, churn_names, converters, customers)
     return Scorecard(_roles(table, alpha, share), trend, _rule(alpha, credited, share),
                      customers, converters, status, message)
@@ -252,34 +266,6 @@ def _shares(lf: nw.LazyFrame, conversion: list[str], touchpoints: pd.Index) -> p
     return credit["share"].reindex(touchpoints).fillna(0.0).where(~touchpoints.isin(conversion))
 
 
-def _hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: pd.Series,
-             churn: list[str], start_at: list[str]) -> pd.DataFrame:
-    """Hazard ratio of exposure from each touchpoint's first event (one grouped query)."""
-    out = pd.DataFrame(np.nan, index=reached.index, columns=list(COLUMNS[13:17]))
-    eligible = [tp for tp, n in reached.items() if tp not in churn and n >= MIN_EXPOSED_FOR_HR]
-    if not churn or not eligible:
-        return out
-    # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark).
-    population = from_first(lf, start_at) if start_at else lf
-    lifetimes = customer_lifetimes(population, churn_touchpoints=churn)
-    if lifetimes.empty or not lifetimes["churned"].any():
-        return out
-    lifetimes = lifetimes.assign(customer_id=lifetimes["customer_id"].astype(str))
-    rows = firsts.filter(nw.col("_tp").is_in(eligible)).select("customer_id", "_tp", "_first_at")
-    if start_at:
-        starters = ev.filter(nw.col("_tp").is_in(start_at)).select("customer_id").unique()
-        rows = rows.join(starters, on="customer_id", how="semi")
-    when = to_pandas(rows).assign(customer_id=lambda f: f["customer_id"].astype(str))
-    start = lifetimes.set_index("customer_id")["start"].reindex(when["customer_id"])
-    when["_days"] = (naive_utc(when["_first_at"]).to_numpy()
-                     - naive_utc(start).to_numpy()) / np.timedelta64(1, "s") / 86_400
-    for tp, part in when.groupby("_tp"):
-        fit = exposure_hazard(lifetimes, part.set_index("customer_id")["_days"])
-        if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
-            out.loc[tp] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
-    return out
-
-
 def _feedback_terms(feedback: Any, lf: nw.LazyFrame, tolerance: timedelta | None,
                     touchpoints: pd.Index) -> pd.DataFrame:
     """feedback, mean_score, negative_share, negative_ci_low (and ``_rated``) per touchpoint."""
@@ -337,7 +323,9 @@ def _reasons(r: pd.Series, alpha: float, share: float) -> tuple[list[str], list[
     """The break and the make reasons of one row of the table."""
     significant, lift = r["lift_p_adjusted"] < alpha, 100 * r["conversion_lift"]
     ci = f"95% CI {100 * r['lift_ci_low']:.0f} to {100 * r['lift_ci_high']:.0f} pp"
-    worse = significant and r["lift_ci_high"] < 0 and -lift >= 100 * MIN_LIFT
+    timed = r["_conv_adjusted"] < alpha  # the time-varying conversion hazard agrees
+    worse = (significant and r["lift_ci_high"] < 0 and -lift >= 100 * MIN_LIFT and timed
+             and r["conv_hr_ci_high"] < 1)
     breaks = [f"Converts {-lift:.0f} pp worse ({ci})"] if worse else []
     if (r["churn_hazard_ratio"] >= BREAK_HAZARD_RATIO and r["hr_ci_low"] > 1
             and r["_hr_adjusted"] < alpha):
@@ -346,11 +334,14 @@ def _reasons(r: pd.Series, alpha: float, share: float) -> tuple[list[str], list[
     if r["_rated"] >= MIN_RATED and r["negative_ci_low"] >= BREAK_NEGATIVE_LOW:
         breaks.append(f"{r['negative_share']:.0%} of {r['_rated']:.0f} rated answers "
                       f"negative (95% CI from {r['negative_ci_low']:.0%})")
-    makes = [f"Converts {lift:.0f} pp better ({ci})"] if (
-        significant and r["lift_ci_low"] > 0 and lift >= 100 * MIN_LIFT) else []
+    required = r["conversion_rate_without"] == 0  # every converter passed through it
+    better = significant and r["lift_ci_low"] > 0 and lift >= 100 * MIN_LIFT and (
+        required or (timed and r["conv_hr_ci_low"] > 1))
+    makes = [("Every converter passed through it (a required step): " if required else "")
+             + f"converts {lift:.0f} pp better ({ci})"] if better else []
     if r["attribution_share"] >= share:
         makes.append(f"{r['attribution_share']:.0%} of the conversion credit (Markov)")
-    return breaks, makes
+    return breaks, [m[0].upper() + m[1:] for m in makes]
 
 
 def _roles(table: pd.DataFrame, alpha: float, share: float) -> pd.DataFrame:
@@ -366,18 +357,25 @@ def _roles(table: pd.DataFrame, alpha: float, share: float) -> pd.DataFrame:
 
 
 def _rule(alpha: float, credited: int, share: float) -> str:
-    share_text = f"{share:.0%}, " if credited else ""
-    return (f"Break point if any of: customers on it convert at least {100 * MIN_LIFT:.0f} pp "
-            f"worse, significantly (Benjamini–Hochberg adjusted p < {alpha:g}, 95% CI of the "
-            f"lift below 0); a churn hazard ratio of at least {BREAK_HAZARD_RATIO:g}, its 95% "
-            f"CI above 1 and its adjusted p < {alpha:g}; at least {BREAK_NEGATIVE_LOW:.0%} "
-            f"negative feedback at the 95% lower bound (Wilson) over at least {MIN_RATED} "
-            "rated answers. Otherwise make "
-            f"point if they convert at least {100 * MIN_LIFT:.0f} pp better, significantly "
-            f"(adjusted p < {alpha:g}, CI above 0), or its Markov attribution share is at least "
-            f"{share_text}the larger of {MAKE_MIN_SHARE:.0%} and {MAKE_SHARE_FACTOR:g} ÷ the "
-            f"{credited or ''} touchpoints credited. Otherwise neutral. Break wins over make: "
-            "a step customers hate or that speeds churn is a break point even if they convert.")
+    share_text = f"{share:.0%}: " if credited else ""
+    return (
+        f"Break point if any of: (1) customers who had it before converting convert at least "
+        f"{100 * MIN_LIFT:.0f} pp worse than the others, significantly (Benjamini–Hochberg "
+        f"adjusted p < {alpha:g} over the touchpoints, 95% CI of the lift below 0), and they "
+        "also convert more slowly once they have touched it (a Cox model with the touch as a "
+        "time-varying covariate, so a touch that recurs over long journeys is not blamed for "
+        f"them; its adjusted p < {alpha:g}); (2) a churn hazard ratio of at least "
+        f"{BREAK_HAZARD_RATIO:g} with its 95% CI above 1 and adjusted p < {alpha:g} (lifetimes "
+        "start at the first conversion); (3) at least "
+        f"{BREAK_NEGATIVE_LOW:.0%} negative feedback at the 95% lower bound (Wilson) over at "
+        f"least {MIN_RATED} rated answers.\n"
+        f"Otherwise make point if: (1) they convert at least {100 * MIN_LIFT:.0f} pp better, "
+        f"significantly, and faster once they have touched it (or every converter passed "
+        f"through it: a required step); or (2) its Markov attribution share is at least "
+        f"{share_text}the larger of {MAKE_MIN_SHARE:.0%} and {MAKE_SHARE_FACTOR:g} ÷ the "
+        f"{credited or ''} touchpoints credited, at most {MAKE_MAX_SHARE:.0%}.\n"
+        "Otherwise neutral. Break wins over make: a step customers hate or that speeds churn "
+        "is a break point even if they convert.")
 
 
 def _status(table: pd.DataFrame, conversion: list[str], churn: list[str], converters: int,

@@ -106,3 +106,14 @@ def test_a_process_log_without_stages_gets_a_map_of_steps(workspace_path):
     assert at.dataframe[0].value["touchpoint"].notna().all()
     charts = _charts(at)
     assert any("Step 1" in json.dumps(c) for c in charts)
+
+
+def test_no_persona_column_is_a_choice_that_stays_in_the_link(workspace_path):
+    at = open_page(PAGE)
+    assert at.selectbox(key="t_seg").value == "persona"  # the dataset's segment column
+    at.selectbox(key="t_seg").set_value("").run()
+    assert not _errors(at)
+    assert at.selectbox(key="t_seg").value == "" and qp(at, "seg") == ["-"]
+    reopened = open_page(PAGE, dataset=qp(at, "dataset"), seg="-")
+    assert not _errors(reopened)
+    assert reopened.selectbox(key="t_seg").value == ""
