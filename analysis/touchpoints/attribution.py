@@ -142,7 +142,7 @@ def compare_models(
     if not models:
         raise ParameterError("No model to compare.", f"Pass some of {', '.join(MODELS)}.")
     lf = canonical(events, "events")
-    names, key = _check_conversion(lf, conversion), _check_by(lf, by)
+    names, key = check_conversion(lf, conversion), _check_by(lf, by)
     lookback_seconds = _check_lookback(lookback)
     half_life = _check_half_life(half_life_days)
     heuristics = [m for m in models if m in _HEURISTICS]
@@ -180,7 +180,8 @@ def _with_share(table: pd.DataFrame, by: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _check_conversion(lf: nw.LazyFrame, conversion: Sequence[str]) -> list[str]:
+def check_conversion(lf: nw.LazyFrame, conversion: Sequence[str]) -> list[str]:
+    """The conversion touchpoint names, checked: a list, not empty, all in the data."""
     if isinstance(conversion, str):
         raise ParameterError(f"conversion must be a list, got the text {conversion!r}.",
                              f"Write [{conversion!r}].")

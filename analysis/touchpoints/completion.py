@@ -36,9 +36,10 @@ import pandas as pd
 
 from analysis.definitions import channel_type
 from analysis.frames import as_int, canonical, materialize, to_pandas
-from analysis.journeys import MISSING_NODE, check_touchpoints, order_columns, ordered_window
+from analysis.journeys import MISSING_NODE, order_columns, ordered_window
 from analysis.results import Status
 from analysis.schema import ParameterError
+from analysis.touchpoints.attribution import check_conversion
 
 KINDS: tuple[str, ...] = ("online", "offline", "unclassified")
 #: Which kinds converters used before converting (unclassified channels do not count).
@@ -123,10 +124,9 @@ def online_offline(
     UnknownValueError
         When a conversion touchpoint is not in the data.
     """
-    names = _check_conversion(conversion)
     online_given, offline_given = _check_lists(online, offline)
     lf = canonical(events, "events")
-    check_touchpoints(lf, names, "conversion touchpoint")
+    names = check_conversion(lf, conversion)
     if "channel" not in lf.collect_schema().names():
         return _blank("degenerate", "The events have no channel column, so nothing can be "
                       "called online or offline. Map a column to channel when importing.")
@@ -158,17 +158,6 @@ def online_offline(
             "No channel of the converters' journeys is known to be online or offline. "
             "Say which channels are online and which offline in the definitions."),
     )
-
-
-def _check_conversion(conversion: Sequence[str]) -> list[str]:
-    if isinstance(conversion, str):
-        raise ParameterError(f"conversion must be a list, got the text {conversion!r}.",
-                             f"Write [{conversion!r}].")
-    names = [str(c) for c in conversion]
-    if not names:
-        raise ParameterError("No conversion touchpoint given.",
-                             "Pass the touchpoints that count as converting, e.g. ['Purchase'].")
-    return names
 
 
 def _check_lists(
