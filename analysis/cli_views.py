@@ -15,9 +15,9 @@ from analysis import funnel as funnels
 from analysis.cli_output import Output
 from analysis.cli_sources import CliError, Source, UsageError
 from analysis.definitions import present_touchpoints
-from analysis.experiments.compare import ALL
+from analysis.experiments import compare
 from analysis.experiments.kpis import available_kpis
-from analysis.figures.experiments import effect_forest_chart
+from analysis.figures.experiments import effect_forest_chart, forest_rows
 from analysis.figures.journey_map import journey_map_chart
 from analysis.figures.painpoints import priority_quadrant_chart
 from analysis.figures.survival import hazard_forest, survival_chart
@@ -141,17 +141,6 @@ def run_churn(source: Source, args: Any) -> Output:
     return out
 
 
-def forest_rows(effects: experiments.Effects) -> pd.DataFrame:
-    """The effects table in the columns ``effect_forest_chart`` reads (as on the page)."""
-    t = effects.table
-    comparison = t["comparison"].where(t["segment"] == ALL, t["comparison"] + " · " + t["segment"])
-    return pd.DataFrame({"kpi": t["label"], "comparison": comparison,
-                         "estimate": t["difference"], "ci_low": t["ci_low"],
-                         "ci_high": t["ci_high"], "unit": t["unit"],
-                         "p_adjusted": t["p_adjusted"],
-                         "higher_is_better": t["higher_is_better"]})
-
-
 def _treated_flag(units: pd.DataFrame, column: str, treated: list[str]) -> pd.Series:
     """True in the treated group, False in control, None without a (single) value."""
     values = units[column]
@@ -159,7 +148,7 @@ def _treated_flag(units: pd.DataFrame, column: str, treated: list[str]) -> pd.Se
     unknown = [t for t in treated if t not in present]
     if unknown:
         raise unknown_values_error(f"value of {column}", unknown, present)
-    return values.astype("string").isin(treated).astype(object).where(values.notna(), None)
+    return compare.treated_flag(values, treated)
 
 
 def run_experiments(source: Source, args: Any) -> Output:

@@ -50,7 +50,7 @@ def render_effects(ctx: Context, s: ExperimentSettings) -> compare.Effects | Non
         "interval. Green: better with confidence; red: worse; grey: the interval crosses 0, "
         "or the p-value adjusted for every test shown is not significant, so the data "
         "cannot tell.")
-    st.plotly_chart(figures.effect_forest_chart(forest_rows(result)), width="stretch")
+    st.plotly_chart(figures.effect_forest_chart(figures.forest_rows(result)), width="stretch")
     return result
 
 
@@ -122,17 +122,6 @@ def _result_table(result: compare.Effects, s: ExperimentSettings) -> None:
            if s.mode != "did" else "Difference-in-differences: the treated group's change "
            "minus the control group's change over the same months."))
     csv_download(result.table, "experiment_effects.csv", "Download the results")
-
-
-def forest_rows(result: compare.Effects) -> pd.DataFrame:
-    t = result.table
-    comparison = t["comparison"].where(t["segment"] == compare.ALL,
-                                       t["comparison"] + " · " + t["segment"])
-    return pd.DataFrame({"kpi": t["label"], "comparison": comparison,
-                         "estimate": t["difference"], "ci_low": t["ci_low"],
-                         "ci_high": t["ci_high"], "unit": t["unit"],
-                         "p_adjusted": t["p_adjusted"],
-                         "higher_is_better": t["higher_is_better"]})
 
 
 def render_power(result: compare.Effects, s: ExperimentSettings) -> None:
@@ -249,7 +238,7 @@ def review_pack_html(ctx: Context, s: ExperimentSettings, result: compare.Effect
     fb = ctx.feedback.id if ctx.feedback else None
     catalog = s.catalog()
     figs = [("Effects with their 95% intervals", figures.effect_forest_chart(
-        forest_rows(result)))]
+        figures.forest_rows(result)))]
     series = exp.trend(ctx.path, ctx.events.id, fb, ctx.filters, s, trend_kpi)
     figs.append((f"{catalog[trend_kpi].label} over time", trend_figure(series, s, trend_kpi)))
     warnings = list(result.warnings)

@@ -171,8 +171,7 @@ def effects(path: str, events_id: str, feedback_id: str | None, filters: Filters
 def treated_flag(table: pd.DataFrame, s: ExperimentSettings) -> pd.Series:
     """True in the treated group, False in control, None for customers with no (or mixed)
     value."""
-    values = table[s.group]
-    return values.isin(s.treated).astype(object).where(values.notna(), None)
+    return compare.treated_flag(table[s.group], s.treated)
 
 
 def groups(table: pd.DataFrame, s: ExperimentSettings) -> pd.Series:

@@ -269,3 +269,10 @@ def _status(table: pd.DataFrame) -> tuple[Status, str]:
     notes = [f"{r.label} ({r.segment}, {r.comparison}): {r.note}"
              for r in table.itertuples() if r.note]
     return ("degenerate", " ".join(notes)) if notes else ("ok", "")
+
+
+def treated_flag(values: pd.Series, treated: Sequence[str]) -> pd.Series:
+    """True for customers whose value is one of ``treated``, False for the others (the control
+    group), None for customers with no value (or several: the KPI table's None)."""
+    return values.astype("string").isin([str(t) for t in treated]).astype(object).where(
+        values.notna(), None)

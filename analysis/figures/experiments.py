@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.experiments.compare import ALL, Effects
 from analysis.figures.common import PALETTE, band_outline, require_columns, rgba
 from analysis.figures.labels import plain
 from analysis.figures.survival import empty_figure, group_colors, group_order
@@ -382,3 +383,14 @@ def _p_text(p: float) -> str:
     if p < 0.001:
         return "< 0.001"
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
+def forest_rows(effects: Effects) -> pd.DataFrame:
+    """An effects table (``compare.ab_effects`` and friends) in the columns
+    :func:`effect_forest_chart` reads; segment rows are named "comparison · segment"."""
+    t = effects.table
+    comparison = t["comparison"].where(t["segment"] == ALL, t["comparison"] + " · " + t["segment"])
+    return pd.DataFrame({"kpi": t["label"], "comparison": comparison,
+                         "estimate": t["difference"], "ci_low": t["ci_low"],
+                         "ci_high": t["ci_high"], "unit": t["unit"],
+                         "p_adjusted": t["p_adjusted"], "higher_is_better": t["higher_is_better"]})
