@@ -13,7 +13,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from analysis.definitions import Definitions, guess_definitions, guess_from_data
-from analysis.ingest import IngestResult
+from analysis.ingest import IngestReport, IngestResult
 from analysis.ingest import profile as table_profile
 from analysis.naming import unique_name
 from analysis.schema import AnalysisError, Kind, UnknownDatasetError
@@ -230,61 +231,64 @@ class Workspace:
     ) -> DatasetInfo:
         """Store a prepared table and its quarantine in one transaction; return its entry."""
         name = _clean_name(name)
-        if linked_to is not None:
-            parent = self.get(linked_to)
-            if parent.kind != "events":
-                raise AnalysisError(
-                    "Feedback and customer tables can only be linked to an events dataset.",
-                    "Pick an events dataset to link to, or none.",
-                )
+        self._check_link(linked_to)
         dataset_id = new_id()
         report = result.report
         profile = profile or table_profile(result.data, report.kind)
         guessed = (guess_from_data(result.data, profile) if report.kind == "events"
                    else Definitions())
-        row = [
-            dataset_id,
-            name,
-            report.kind,
-            self._clock(),
-            len(result.data),
-            len(result.quarantine),
-            json.dumps(report.mapping),
-            source_checksum,
-            source_name,
-            linked_to,
-            json.dumps(report.to_dict(), default=str),
-            json.dumps(profile, default=str),
-        ]
         data = _storable(result.data)
         quarantine = _storable(result.quarantine)
+        with self._transaction() as cur:
+            cur.register("incoming_data", data)
+            cur.register("incoming_quarantine", quarantine)
+            cur.execute(f'CREATE TABLE "{_table(dataset_id)}" AS SELECT * FROM incoming_data')
+            cur.execute(
+                f'CREATE TABLE "{_quarantine_table(dataset_id)}" AS '
+                "SELECT * FROM incoming_quarantine"
+            )
+            self._register(cur, dataset_id, name, report, profile, guessed,
+                           (len(result.data), len(result.quarantine)),
+                           (source_checksum, source_name, linked_to))
+        return self.get(dataset_id)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor in a new transaction, under the write lock; the body commits, any error
+        (or a killed process) rolls it back."""
         with self._lock:
             cur = self.cursor()
             try:
                 cur.begin()
-                cur.register("incoming_data", data)
-                cur.register("incoming_quarantine", quarantine)
-                cur.execute(f'CREATE TABLE "{_table(dataset_id)}" AS SELECT * FROM incoming_data')
-                cur.execute(
-                    f'CREATE TABLE "{_quarantine_table(dataset_id)}" AS '
-                    "SELECT * FROM incoming_quarantine"
-                )
-                taken = [n for (n,) in cur.execute("SELECT name FROM catalog").fetchall()]
-                row[1] = unique_name(name, taken)  # a second "shop" is "shop (2)"
-                cur.execute("INSERT INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
-                cur.execute("INSERT INTO definitions VALUES (?, ?)",
-                            [dataset_id, json.dumps(guessed.to_dict())])
-                if self._before_commit is not None:
-                    self._before_commit()
-                cur.commit()
+                yield cur
             except BaseException:
                 cur.rollback()
                 raise
             finally:
-                cur.unregister("incoming_data")
-                cur.unregister("incoming_quarantine")
                 cur.close()
-        return self.get(dataset_id)
+
+    def _check_link(self, linked_to: str | None) -> None:
+        if linked_to is not None and self.get(linked_to).kind != "events":
+            raise AnalysisError(
+                "Feedback and customer tables can only be linked to an events dataset.",
+                "Pick an events dataset to link to, or none.",
+            )
+
+    def _register(self, cur: duckdb.DuckDBPyConnection, dataset_id: str, name: str,
+                  report: IngestReport, profile: dict[str, Any], guessed: Definitions,
+                  counts: tuple[int, int], sources: tuple[str | None, ...]) -> None:
+        """Catalog entry and definitions of an import whose tables ``cur`` has written in its
+        open transaction, then commit (also used by ``ingest.streaming``)."""
+        taken = [n for (n,) in cur.execute("SELECT name FROM catalog").fetchall()]
+        row = [dataset_id, unique_name(name, taken), report.kind, self._clock(), *counts,
+               json.dumps(report.mapping), *sources, json.dumps(report.to_dict(), default=str),
+               json.dumps(profile, default=str)]  # a second "shop" is "shop (2)"
+        cur.execute("INSERT INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        cur.execute("INSERT INTO definitions VALUES (?, ?)",
+                    [dataset_id, json.dumps(guessed.to_dict())])
+        if self._before_commit is not None:
+            self._before_commit()
+        cur.commit()
 
     def rename(self, dataset_id: str, name: str) -> DatasetInfo:
         self.get(dataset_id)
@@ -299,21 +303,13 @@ class Workspace:
         """Delete a dataset and the tables linked to it; returns the deleted ids."""
         self.get(dataset_id)
         ids = [dataset_id] + [d.id for d in self.linked(dataset_id)]
-        with self._lock:
-            cur = self.cursor()
-            try:
-                cur.begin()
-                for i in ids:
-                    cur.execute(f'DROP TABLE IF EXISTS "{_table(i)}"')
-                    cur.execute(f'DROP TABLE IF EXISTS "{_quarantine_table(i)}"')
-                    cur.execute("DELETE FROM catalog WHERE id = ?", [i])
-                    cur.execute("DELETE FROM definitions WHERE id = ?", [i])
-                cur.commit()
-            except BaseException:
-                cur.rollback()
-                raise
-            finally:
-                cur.close()
+        with self._transaction() as cur:
+            for i in ids:
+                cur.execute(f'DROP TABLE IF EXISTS "{_table(i)}"')
+                cur.execute(f'DROP TABLE IF EXISTS "{_quarantine_table(i)}"')
+                cur.execute("DELETE FROM catalog WHERE id = ?", [i])
+                cur.execute("DELETE FROM definitions WHERE id = ?", [i])
+            cur.commit()
         return ids
 
     def definitions(self, dataset_id: str) -> Definitions:

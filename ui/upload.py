@@ -7,6 +7,7 @@ sha256) is only imported again once the user confirms; names stay unique ("shop 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,10 @@ FILE_TYPES = [
 UPLOAD_KEY = "upload"
 #: The Data page's "dataset to inspect" picker, set to a dataset just imported.
 PICK_KEY = "manage_pick"
+#: Events CSV/TSV files above this size are previewed from their first rows and imported
+#: chunk by chunk (``ingest.import_csv_stream``), with a progress bar.
+STREAM_BYTES = 20 * 1024 * 1024
+STREAM_TYPES = {".csv", ".tsv", ".txt", ".tab"}
 
 
 def uploader_key() -> str:
@@ -79,20 +84,31 @@ def upload_section(ctx: Context) -> None:
         return
     raw = upload.getvalue()
     digest = data.checksum(raw)
+    streamed = (kind == "events" and len(raw) > STREAM_BYTES
+                and Path(upload.name).suffix.lower() in STREAM_TYPES)
     try:
-        df = data.read_upload(digest, upload.name, raw)
+        df = (_read_head if streamed else data.read_upload)(digest, upload.name, raw)
     except AnalysisError as error:
         show_error(error)
         return
-    _preview(df)
+    _preview(df, streamed=streamed)
     if _imported_before(ctx, digest, kind):
         return
-    _mapping_form(ctx, df, kind, digest, upload.name)
+    _mapping_form(ctx, df, kind, digest, upload.name, raw if streamed else None)
 
 
-def _preview(df: pd.DataFrame) -> None:
+@st.cache_data(max_entries=4, ttl=1800, show_spinner="Reading the first rows…")
+def _read_head(digest: str, filename: str, _data: bytes) -> pd.DataFrame:
+    """The first 10,000 rows of a large upload, cached on its sha256 ``digest``."""
+    df, attrs = ingest.read_head(io.BytesIO(_data), filename=filename)
+    df.attrs.update(attrs)  # what read_table gives, for the preview
+    return df
+
+
+def _preview(df: pd.DataFrame, *, streamed: bool = False) -> None:
     attrs = df.attrs
-    details = [f"{len(df):,} rows", f"{df.shape[1]} columns", str(attrs.get("format", "")).upper()]
+    rows = f"first {len(df):,} rows (all are read on import)" if streamed else f"{len(df):,} rows"
+    details = [rows, f"{df.shape[1]} columns", str(attrs.get("format", "")).upper()]
     if attrs.get("encoding"):
         details.append(f"encoding {attrs['encoding']}")
     if attrs.get("delimiter"):
@@ -130,7 +146,8 @@ def _open_instead(info: DatasetInfo) -> None:
     _clear_upload()
 
 
-def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filename: str):
+def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filename: str,
+                  source: bytes | None = None):
     guessed = ingest.guess_mapping(df, kind)
     columns = [str(c) for c in df.columns]
     events = [d for d in ctx.workspace.datasets("events")]
@@ -173,7 +190,7 @@ def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filena
             chosen[target] = None if pick == NOT_MAPPED else pick
         submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
     if submitted:
-        _import(ctx, df, kind, chosen, name, digest, filename, link)
+        _import(ctx, df, kind, chosen, name, digest, filename, link, source)
 
 
 def _best_link(ctx: Context, df: pd.DataFrame, id_column: str | None, events) -> str | None:
@@ -193,18 +210,23 @@ def _best_link(ctx: Context, df: pd.DataFrame, id_column: str | None, events) ->
     return best
 
 
-def _import(ctx, df, kind, chosen, name, digest, filename, link) -> None:
+def _import(ctx, df, kind, chosen, name, digest, filename, link, source=None) -> None:
+    """Import the upload; ``source``: the bytes of a large CSV, imported chunk by chunk."""
     try:
-        with st.status("Importing…", expanded=False) as status:
+        with st.status("Importing…", expanded=source is not None) as status:
             mapping = ColumnMapping.from_dict(kind, chosen)
-            status.update(label="Checking every row…")
-            result = ingest.prepare(df, mapping, kind)
-            status.update(label="Saving to the workspace…")
             stored = unique_name(name, [d.name for d in ctx.workspace.datasets()])
-            info = ctx.workspace.import_result(
-                result, name=stored, source_checksum=digest, source_name=filename,
-                linked_to=link,
-            )
+            if source is not None:
+                status.update(label="Reading, checking and saving every row…")
+                info = _import_streamed(ctx, source, mapping, stored, digest, filename, link)
+            else:
+                status.update(label="Checking every row…")
+                result = ingest.prepare(df, mapping, kind)
+                status.update(label="Saving to the workspace…")
+                info = ctx.workspace.import_result(
+                    result, name=stored, source_checksum=digest, source_name=filename,
+                    linked_to=link,
+                )
             status.update(label="Imported", state="complete")
     except AnalysisError as error:
         show_error(error)
@@ -218,6 +240,20 @@ def _import(ctx, df, kind, chosen, name, digest, filename, link) -> None:
     select_dataset(info)
     _clear_upload()
     st.rerun()
+
+
+def _import_streamed(ctx, source, mapping, name, digest, filename, link) -> DatasetInfo:
+    """A large CSV imported chunk by chunk, with a bar of rows read and quarantined so far."""
+    bar = st.progress(0.0, text="Reading the file…")
+
+    def show(p: ingest.Progress) -> None:
+        bar.progress(min(p.bytes_read / max(p.total_bytes, 1), 1.0),
+                     text=f"{p.rows_read:,} rows read, {p.rows_quarantined:,} quarantined")
+
+    return ingest.import_csv_stream(
+        ctx.workspace, io.BytesIO(source), mapping, name=name, progress=show,
+        source_checksum=digest, source_name=filename, linked_to=link,
+    )
 
 
 def import_summary(ctx: Context) -> None:

@@ -20,8 +20,21 @@ __all__ = [
     "SYNONYMS",
     "IngestReport",
     "IngestResult",
+    "Progress",
     "guess_mapping",
+    "import_csv_stream",
     "prepare",
     "profile",
+    "read_head",
     "read_table",
 ]
+_STREAMING = {"Progress", "import_csv_stream", "read_head"}
+
+
+def __getattr__(name: str):
+    # The streaming import writes to the store, which imports this package: load it on use.
+    if name in _STREAMING:
+        from analysis.ingest import streaming
+
+        return getattr(streaming, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
