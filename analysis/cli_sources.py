@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import pandas as pd
 
@@ -26,7 +24,7 @@ from analysis import definitions, frames, ingest
 from analysis.definitions import Definitions
 from analysis.frames import Filters
 from analysis.schema import CANONICAL, AnalysisError, MappingError
-from analysis.store import DEFAULT_PATH, WORKSPACE_ENV, DatasetInfo, Workspace
+from analysis.store import DEFAULT_PATH, WORKSPACE_ENV, DatasetInfo, Workspace, WorkspaceError
 
 
 class CliError(AnalysisError):
@@ -143,18 +141,6 @@ def _feedback_file(args: Any, source: Source, filters: Filters) -> Source:
 # ---------------------------------------------------------------------------- workspace
 
 
-class ReadOnlyWorkspace(Workspace):
-    """A workspace opened read-only: reading never changes the file, and several readers
-    may share it. (``Workspace`` always opens read-write and creates its tables.)"""
-
-    def __init__(self, path: Path) -> None:  # deliberately not Workspace.__init__
-        self.path = path
-        self._clock = None
-        self._before_commit = None
-        self._lock = threading.RLock()
-        self._con = duckdb.connect(str(path), read_only=True)
-
-
 def open_workspace(path: str | None) -> Workspace:
     """The workspace file, opened read-only; :class:`WorkspaceUnavailable` when it is
     missing or another process (the app) holds it."""
@@ -165,9 +151,9 @@ def open_workspace(path: str | None) -> Workspace:
             f"Pass --workspace with the file the app uses (default {DEFAULT_PATH}), or set "
             f"{WORKSPACE_ENV}.")
     try:
-        return ReadOnlyWorkspace(where)
-    except duckdb.Error as error:
-        text = str(error)
+        return Workspace(where, read_only=True)
+    except WorkspaceError as error:
+        text = str(error.__cause__ or error.problem)
         if "lock" in text.lower():
             pid = re.search(r"PID (\d+)", text)
             holder = f" (PID {pid.group(1)})" if pid else ""

@@ -115,14 +115,12 @@ class Workspace:
         The database file; default: ``$JOURNEY_WORKSPACE`` or ``data/workspace.duckdb``.
     clock
         Returns the current time for the catalog's ``created`` column (injectable for tests).
+    read_only
+        Open an existing workspace for reading only (the command line): nothing is created.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *,
+                 clock: Callable[[], datetime] | None = None, read_only: bool = False) -> None:
         self.path = Path(path or os.environ.get(WORKSPACE_ENV) or DEFAULT_PATH).resolve()
         self._clock = clock or (lambda: datetime.now(UTC).replace(tzinfo=None))
         #: Test hook called inside an import transaction, just before it commits.
@@ -130,15 +128,17 @@ class Workspace:
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(str(self.path), threading.RLock())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path))
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
             raise WorkspaceError(
                 f"The workspace {self.path} cannot be opened ({exc}).",
                 f"Close other programs using it, or point {WORKSPACE_ENV} at another file.",
             ) from exc
         with self._lock:
-            self._con.execute(_SCHEMA)
+            if not read_only:
+                self._con.execute(_SCHEMA)
 
     # ------------------------------------------------------------------ connections
     def cursor(self) -> duckdb.DuckDBPyConnection:
