@@ -100,3 +100,13 @@ def test_markov_sql_matches(con):
     assert len(merged) == len(touched) == len(sql) == 19
     assert ours.loc[ours["touchpoint"] == NO_TOUCH, "conversions"].item() > 0
     np.testing.assert_allclose(merged["conversions"], merged["conversions_sql"])
+
+
+def test_scaling_script_measures_each_job_on_duckdb():
+    """benchmarks.scaling's DuckDB side runs the public functions on the benchmark data (its
+    Spark side is the same call on a Parquet copy, exercised by running the script)."""
+    from benchmarks import scaling
+
+    for job in scaling.JOBS:
+        row = scaling.measure(job, "duckdb", 30_000, repeat=1)
+        assert row["seconds"] > 0 and row["python_peak_mb"] > 0 and row["jvm_peak_mb"] is None
