@@ -29,6 +29,21 @@ def _csv(path: Path) -> Path:
     return path
 
 
+def _open_demo(server, browser, height: int, *, downloads: bool = False):
+    """A tab on Home with the demo dataset picked: (context, page, dataset id, the list that
+    collects every request made outside the app)."""
+    context = browser.new_context(viewport={"width": 1400, "height": height},
+                                  accept_downloads=downloads)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:")) else None)
+    page.goto(server.url)
+    page.wait_for_function("() => window.location.search.includes('dataset=')")
+    return context, page, page.url.split("dataset=")[1].split("&")[0], outside
+
+
 def _metric(page: Page, label: str):
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
     return box.locator('[data-testid="stMetricValue"]')
@@ -142,12 +157,7 @@ def test_paths_and_funnels_views_restore_from_a_link(server, browser):
 
 
 def test_churn_view_restores_from_a_link(server, browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(server.url)
-    page.wait_for_function("() => window.location.search.includes('dataset=')")
-    dataset = page.url.split("dataset=")[1].split("&")[0]
+    context, page, dataset, _ = _open_demo(server, browser, 1400)
     page.goto(f"{server.url}/Churn?dataset={dataset}&cin=45&clock=first&by=segment&tab=risk")
     expect(page.get_by_role("heading", name="How long customers stay")).to_be_visible()
     expect(page.get_by_role("spinbutton", name="…or inactive for (days)")).to_have_value("45")
@@ -162,16 +172,7 @@ def test_churn_view_restores_from_a_link(server, browser):
 
 
 def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1600},
-                                  accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((server.url, "data:", "blob:")) else None)
-    page.goto(server.url)
-    page.wait_for_function("() => window.location.search.includes('dataset=')")
-    dataset = page.url.split("dataset=")[1].split("&")[0]
+    context, page, dataset, outside = _open_demo(server, browser, 1600, downloads=True)
     page.goto(f"{server.url}/Experiments?dataset={dataset}&mode=did&grp=region&trt=North"
               "&chg=2025-07-01&kpi=converted&kpi=nps")
     expect(page.get_by_role("heading", name="What changed")).to_be_visible()
@@ -202,12 +203,7 @@ def test_experiments_link_and_offline_review_pack(server, browser, tmp_path):
 
 
 def test_pain_points_view_restores_from_a_link(server, browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(server.url)
-    page.wait_for_function("() => window.location.search.includes('dataset=')")
-    dataset = page.url.split("dataset=")[1].split("&")[0]
+    context, page, dataset, _ = _open_demo(server, browser, 1600)
     page.goto(f"{server.url}/Pain_points?dataset={dataset}&k=5&w=1,2,1,1&rn=0:Waiting%20on%20hold")
     expect(page.get_by_role("heading", name="Priority matrix")).to_be_visible()
     expect(page.get_by_text("Waiting on hold").first).to_be_visible()
@@ -219,16 +215,7 @@ def test_pain_points_view_restores_from_a_link(server, browser):
 
 
 def test_touchpoints_link_and_journey_map_downloads(server, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1600},
-                                  accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((server.url, "data:", "blob:")) else None)
-    page.goto(server.url)
-    page.wait_for_function("() => window.location.search.includes('dataset=')")
-    dataset = page.url.split("dataset=")[1].split("&")[0]
+    context, page, dataset, outside = _open_demo(server, browser, 1600, downloads=True)
     page.goto(f"{server.url}/Touchpoints?dataset={dataset}&by=channel&lb=30&seg=persona"
               "&pa=Loyalist&pb=Deal%20hunter")
     expect(page.get_by_role("heading", name="Journey map")).to_be_visible()
