@@ -10,7 +10,7 @@ that open offline, and ``manifest.json`` into ``--out DIR``, and prints what it 
 
 Exit codes: 0 success; 1 unexpected error (a bug: the message asks to report it; the
 traceback only with ``--debug``); 2 usage error; 3 unreadable input or unusable data (missing
-file, unknown column or touchpoint, no rows); 4 workspace missing or locked by the app.
+file, unknown column or touchpoint, no rows); 4 workspace missing or unreadable.
 
 >>> main(["paths", "data/demo/events.parquet", "--out", "results"])   # doctest: +SKIP
 0
@@ -38,7 +38,7 @@ EXIT_CODES = """exit codes:
   1  unexpected error (a bug: please report it; --debug shows the traceback)
   2  usage error: unknown subcommand or option, options that do not fit together
   3  unreadable input or unusable data: missing file, unknown column or touchpoint, no rows
-  4  workspace unavailable: no file there, or the app holds it open (stop the app first)"""
+  4  workspace unavailable: no workspace there, or it cannot be read"""
 
 SOURCES = f"""sources (one of):
   FILE                       CSV, TSV, Parquet, Excel or JSON (also .gz), read like an upload;
@@ -46,7 +46,7 @@ SOURCES = f"""sources (one of):
                              put it right after the subcommand
   --workspace PATH --dataset ID
                              a dataset of the app's workspace (default ${WORKSPACE_ENV} or
-                             data/workspace.duckdb), opened read-only, with its linked
+                             data/workspace), opened read-only beside the app, with its linked
                              feedback and saved definitions
   --spark-table NAME         a table or view of the active Spark session (spark-submit,
                              Databricks), in canonical columns
@@ -140,7 +140,7 @@ def _common() -> argparse.ArgumentParser:
     src.add_argument("--feedback-column", action="append", metavar="CANONICAL=COLUMN",
                      help="map a feedback column yourself, e.g. text=comment")
     src.add_argument("--workspace", metavar="PATH",
-                     help=f"workspace file (default ${WORKSPACE_ENV} or data/workspace.duckdb)")
+                     help=f"workspace directory (default ${WORKSPACE_ENV} or data/workspace)")
     src.add_argument("--dataset", metavar="ID", help="workspace dataset id or name")
     src.add_argument("--spark-table", metavar="NAME", help="Spark table or view of events")
     src.add_argument("--spark-feedback-table", metavar="NAME", help="Spark table of feedback")

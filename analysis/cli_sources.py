@@ -2,14 +2,13 @@
 
 A file is read like an upload (``ingest.read_table`` → ``guess_mapping`` → ``prepare``), its
 quarantined rows kept for the output folder; a workspace dataset is opened read-only, so the
-command can run beside the app whenever the app does not hold the file; a Spark table is read
+command runs beside the app (and beside imports) on the same workspace; a Spark table is read
 through ``SparkSession.builder.getOrCreate()``, so spark-submit and Databricks settings apply.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ class UsageError(CliError):
 
 
 class WorkspaceUnavailable(CliError):
-    """The workspace file is missing or locked by another process (exit code 4)."""
+    """The workspace is missing or cannot be read (exit code 4)."""
 
     exit_code = 4
 
@@ -142,29 +141,20 @@ def _feedback_file(args: Any, source: Source, filters: Filters) -> Source:
 
 
 def open_workspace(path: str | None) -> Workspace:
-    """The workspace file, opened read-only; :class:`WorkspaceUnavailable` when it is
-    missing or another process (the app) holds it."""
+    """The workspace, opened read-only (it works while the app or an import writes to it);
+    :class:`WorkspaceUnavailable` when it is missing or cannot be read."""
     where = Path(path or os.environ.get(WORKSPACE_ENV) or DEFAULT_PATH).resolve()
-    if not where.is_file():
+    if not where.exists():
         raise WorkspaceUnavailable(
             f"There is no workspace at {where}.",
-            f"Pass --workspace with the file the app uses (default {DEFAULT_PATH}), or set "
-            f"{WORKSPACE_ENV}.")
+            f"Pass --workspace with the directory the app uses (default {DEFAULT_PATH}), or "
+            f"set {WORKSPACE_ENV}.")
     try:
         return Workspace(where, read_only=True)
     except WorkspaceError as error:
-        text = str(error.__cause__ or error.problem)
-        if "lock" in text.lower():
-            pid = re.search(r"PID (\d+)", text)
-            holder = f" (PID {pid.group(1)})" if pid else ""
-            raise WorkspaceUnavailable(
-                f"The workspace {where} is locked by another process{holder}, most likely "
-                "the app, which holds it open while it runs.",
-                "Stop the app and run this again, or run on an exported file instead of "
-                "--dataset (download the dataset from the Data page).") from error
-        raise WorkspaceUnavailable(f"The workspace {where} cannot be opened ({text}).",
-                                   "Check the path, or point --workspace at another file."
-                                   ) from error
+        raise WorkspaceUnavailable(f"The workspace {where} cannot be opened: {error.problem}",
+                                   error.hint or "Check the path, or point --workspace at "
+                                   "another directory.") from error
 
 
 def find_dataset(ws: Workspace, wanted: str) -> DatasetInfo:

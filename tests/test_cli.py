@@ -289,20 +289,35 @@ def test_workspace_errors(tmp_path, capsys, workspace):
     assert code == 4 and "no workspace" in err
 
 
-def test_locked_workspace_exits_4(tmp_path, capsys, workspace):
+def test_the_command_line_reads_while_the_app_holds_the_workspace(tmp_path, capsys, workspace):
+    """The app keeps its workspace open for writing while it runs; the command line (read
+    only) works beside it, while the app even imports."""
     path, dataset = workspace
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys; from analysis.store import Workspace; "
-         f"ws = Workspace({str(path)!r}); print('ready', flush=True); sys.stdin.read()"],
+         "from analysis import demo; "
+         f"ws = Workspace({str(path)!r}); print('ready', flush=True); sys.stdin.readline(); "
+         "d = demo.load(); from analysis import ingest; "
+         "r = ingest.prepare(d.events, ingest.guess_mapping(d.events, 'events'), 'events'); "
+         "ws.import_result(r, name='while reading'); print('imported', flush=True); "
+         "sys.stdin.read()"],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
         code, _, err = _run(capsys, "paths", "--workspace", str(path), "--dataset", dataset,
-                            "--out", str(tmp_path))
+                              "--out", str(tmp_path))
+        assert code == 0, err
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        code, _, err = _run(capsys, "overview", "--workspace", str(path), "--dataset", dataset,
+                            "--out", str(tmp_path / "o"))
+        assert code == 0, err
+        assert holder.stdout.readline().strip() == "imported"
     finally:
         holder.stdin.close()
-        holder.wait(timeout=30)
-    assert code == 4 and "locked" in err and "app" in err and "Stop the app" in err
+        holder.wait(timeout=60)
+    assert (tmp_path / "sankey_links.parquet").is_file()
+    assert "while reading" in [d.name for d in Workspace(path, read_only=True).datasets()]
 
 
 # ---------------------------------------------------------------------------- processes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import narwhals as nw
@@ -143,8 +144,8 @@ def test_definitions_are_guessed_at_import_saved_and_deleted(tmp_path):
         assert saved.conversion == ("Product page",) and saved.inactivity_days == 14
         assert saved.churn == ()
         ws.delete(info.id)
-        count = ws.cursor().execute("SELECT count(*) FROM definitions").fetchone()[0]
-        assert count == 0
+        with sqlite3.connect(ws.path / "catalog.sqlite") as db:
+            assert db.execute("SELECT count(*) FROM definitions").fetchone()[0] == 0
 
 
 def test_url_round_trip_keeps_empty_definitions_apart_from_absent_ones():

@@ -1,4 +1,5 @@
-"""The DuckDB workspace: round trip, persistence, delete, atomic imports, id safety."""
+"""The workspace (Parquet + SQLite catalog): round trip, persistence, delete, atomic imports,
+id safety, conversion of the old single-file workspace."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from analysis import ingest
 from analysis.schema import AnalysisError, UnknownDatasetError
-from analysis.store import Workspace, validate_id
+from analysis.store import Workspace, WorkspaceError, validate_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +59,9 @@ def test_round_trip_keeps_rows_types_and_catalog(ws):
     assert info.profile["customers"] == 3
     assert info.profile["attributes"] == {"segment": ["a", "b"]}
     types = dict(zip(ws.table(info.id).columns, ws.table(info.id).types, strict=True))
-    assert str(types["touchpoint"]).startswith("ENUM")
+    # A dictionary-encoded string in Parquet, read back as an ENUM of the dataset's values.
+    assert str(types["touchpoint"]).startswith("ENUM(")
+    assert (ws.path / "datasets" / info.id / "data.parquet").is_file()
 
 
 def test_datasets_survive_a_restart(tmp_path):
@@ -241,3 +244,92 @@ def test_the_store_keeps_names_unique_on_import_and_rename(ws):
     other = ws.import_result(result, name="other")
     assert ws.rename(other.id, "shop").name == "shop (3)"
     assert ws.rename(first.id, "shop").name == "shop"  # its own name is not taken
+
+
+#: The catalog of the single-file DuckDB workspace of earlier versions.
+_LEGACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS catalog (
+    id VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    created TIMESTAMP NOT NULL,
+    rows BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    mapping VARCHAR NOT NULL,
+    source_checksum VARCHAR,
+    source_name VARCHAR,
+    linked_to VARCHAR,
+    report VARCHAR NOT NULL,
+    profile VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS definitions (id VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+"""
+
+
+def _legacy_workspace(path: Path) -> tuple[str, ingest.IngestResult]:
+    """A workspace file as earlier versions wrote it: one events dataset (touchpoints as an
+    ENUM), its quarantine, saved definitions and a meta value."""
+    import json
+
+    import duckdb
+
+    df = _events()
+    df.loc[2, "ts"] = "not a date"
+    result = _prepared(df)
+    dataset_id = "ab" * 16
+    con = duckdb.connect(str(path))
+    con.execute(_LEGACY_SCHEMA)
+    data = result.data.assign(touchpoint=result.data["touchpoint"].astype("category"))
+    con.register("d", data)
+    con.register("q", result.quarantine)
+    con.execute(f"CREATE TABLE ds_{dataset_id} AS SELECT * FROM d")
+    con.execute(f"CREATE TABLE q_{dataset_id} AS SELECT * FROM q")
+    profile = ingest.profile(result.data, "events")
+    con.execute("INSERT INTO catalog VALUES (?, 'old shop', 'events', TIMESTAMP '2024-05-01 "
+                "10:00:00', ?, ?, ?, 'sum', 'shop.csv', NULL, ?, ?)",
+                [dataset_id, len(result.data), len(result.quarantine),
+                 json.dumps(result.report.mapping), json.dumps(result.report.to_dict()),
+                 json.dumps(profile)])
+    con.execute("INSERT INTO definitions VALUES (?, ?)",
+                [dataset_id, json.dumps({"conversion": ["cart"], "churn": ["cancel"]})])
+    con.execute("INSERT INTO meta VALUES ('demo_events_id', ?)", [dataset_id])
+    con.close()
+    return dataset_id, result
+
+
+def test_a_legacy_workspace_file_is_converted_in_place(tmp_path):
+    path = tmp_path / "workspace.duckdb"
+    dataset_id, result = _legacy_workspace(path)
+    with pytest.raises(WorkspaceError, match="earlier version"):
+        Workspace(path, read_only=True)  # reading alone converts nothing
+    with Workspace(path) as ws:
+        assert path.is_dir() and (tmp_path / "workspace.duckdb.migrated").is_file()
+        (info,) = ws.datasets()
+        assert (info.id, info.name, info.source_checksum) == (dataset_id, "old shop", "sum")
+        assert str(info.created) == "2024-05-01 10:00:00"
+        assert (info.rows, info.quarantined) == (5, 1)
+        assert "customer_level" in info.profile
+        back = ws.to_pandas(dataset_id)
+        assert list(back.columns) == list(result.data.columns) and len(back) == 5
+        assert list(ws.quarantine(dataset_id)["_reason"]) == ["unparseable timestamp"]
+        assert list(ws.definitions(dataset_id).conversion) == ["cart"]
+        assert ws.get_meta("demo_events_id") == dataset_id
+        assert ws.orphan_tables() == []
+    with Workspace(path, read_only=True) as again:  # converted once
+        assert [d.id for d in again.datasets()] == [dataset_id]
+
+
+def test_the_old_default_file_is_converted_into_the_new_default(tmp_path, monkeypatch):
+    from analysis import store
+
+    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
+    monkeypatch.setattr(store, "DEFAULT_PATH", tmp_path / "data" / "workspace")
+    monkeypatch.setattr(store, "LEGACY_DEFAULT", tmp_path / "data" / "workspace.duckdb")
+    (tmp_path / "data").mkdir()
+    dataset_id, _ = _legacy_workspace(tmp_path / "data" / "workspace.duckdb")
+    with Workspace() as ws:
+        assert ws.path == (tmp_path / "data" / "workspace").resolve()
+        assert [d.id for d in ws.datasets()] == [dataset_id]
+    assert (tmp_path / "data" / "workspace.duckdb.migrated").is_file()
+    assert not (tmp_path / "data" / "workspace.duckdb").exists()

@@ -1,9 +1,12 @@
-"""Streaming import of large delimited events files, chunk by chunk in one DuckDB transaction.
+"""Streaming import of large delimited events files, chunk by chunk, staged on disk.
 
 Decided once: the encoding (over the whole file, as ``read_table`` does), delimiter and header,
 and the timestamp formats (found on the first rows that need them and kept, so a chunk of
 ambiguous dates such as 03/04/2024 is not read the other way round). What is stored equals
-``Workspace.import_result(prepare(read_table(file)))``. Only events are streamed: feedback needs
+``Workspace.import_result(prepare(read_table(file)))``. Chunks are staged in a DuckDB file of
+the import's own under the workspace's ``tmp/`` (memory stays low: DuckDB spills to disk), then
+written to Parquet in journey order and committed as ``Workspace`` commits any import (rename,
+then the catalog row). Only events are streamed: feedback needs
 every score to infer its scale, customers every row to find duplicate ids.
 """
 
@@ -13,6 +16,7 @@ import codecs
 import csv
 import io
 import os
+import shutil
 from collections import Counter, deque, namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import duckdb
 import pandas as pd
 
 from analysis.definitions import guess_from_data
@@ -28,8 +33,10 @@ from analysis.ingest.prepare import _as_mapping, _check_mapping, prepare
 from analysis.ingest.raw import jsonable
 from analysis.ingest.reading import decode, sniff_format, tidy_columns
 from analysis.ingest.report import IngestReport
+from analysis.precompute import PRECOMPUTED
 from analysis.schema import EVENT_SEQ, ColumnMapping, IngestError, Kind
-from analysis.store import DatasetInfo, Workspace, _clean_name, _quarantine_table, _table, new_id
+from analysis.sources import drop_columns
+from analysis.store import DATA_FILE, DatasetInfo, Workspace, _clean_name, new_id
 
 _HEAD_BYTES, _BLOCK_BYTES = 1 << 20, 1 << 24
 #: DuckDB's memory limit (for every session) while streaming: below it, it keeps what it wrote.
@@ -246,7 +253,7 @@ def _prepare_chunk(raw: pd.DataFrame, mapping: ColumnMapping, plan: _TimestampPl
     for col in tally.attributes:  # distinct values while there are at most 50 (as profile)
         if len(seen := tally.values.setdefault(col, set())) <= 50:
             seen.update(data[col].dropna().unique()[:51].tolist())
-    for name in _LABELS:  # as text while staging: the ENUMs are made of every chunk's labels
+    for name in _LABELS:  # as text while staging: each chunk's categories differ
         if name in data:
             data[name] = data[name].astype("string")
     return data, q
@@ -268,7 +275,7 @@ def import_csv_stream(
     progress: Callable[[Progress], None] | None = None, source_checksum: str | None = None,
     source_name: str | None = None, linked_to: str | None = None,
 ) -> DatasetInfo:
-    """Stage a large delimited events file chunk by chunk, then store it in one transaction;
+    """Stage a large delimited events file chunk by chunk, then store it atomically;
     returns the entry ``import_result`` gives for the whole file. ``source``: a path or a
     seekable binary file; ``progress``: called with a :class:`Progress` after every chunk and
     at the end. Other parameters and errors are as for ``prepare`` and ``import_result`` (only
@@ -279,34 +286,31 @@ def import_csv_stream(
     workspace._check_link(linked_to)
     mapping = _as_mapping(mapping, kind)
     opened, label = _open(source, source_name)
-    with opened as stream, workspace._lock:
-        src, dataset_id, cur = _sniff(stream, label), new_id(), workspace.cursor()
+    dataset_id = new_id()
+    with opened as stream, workspace._import_dir(dataset_id) as work:
+        src = _sniff(stream, label)
+        stage_dir = work / "stage"  # a DuckDB file of its own: no other import sees it
+        stage_dir.mkdir()
+        cur = duckdb.connect(str(stage_dir / "stage.duckdb"))
         try:
             cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            _drop_staging(cur)  # left by a killed import
             tally, template, plan = _stage(cur, dataset_id, stream, src, mapping, (
                 chunk_rows, progress or (lambda _: None), stream.seek(0, io.SEEK_END)))
-            table = _table(dataset_id)
-            with workspace._transaction() as tx:
-                _store_sorted(tx, f"stage_{dataset_id}", table, template)
-                tx.execute(f"CREATE TABLE {_quarantine_table(dataset_id)} AS "
-                           f"SELECT * FROM stage_q_{dataset_id}")
-                report, profile = _summary(tx, table, template, tally, src, mapping, plan)
-                workspace._register(tx, dataset_id, name, report, profile,
-                                    guess_from_data(tx.table(table), profile),
-                                    (report.rows_imported, report.rows_quarantined),
-                                    (source_checksum, source_name, linked_to))
+            level = workspace._write_dataset(
+                work, _labelled(cur, f"stage_{dataset_id}", template),
+                cur.table(f"stage_q_{dataset_id}"), "events")
+            stored = cur.read_parquet(str(work / DATA_FILE))
+            stored.create_view("stored")
+            report, profile = _summary(cur, "stored", template, tally, src, mapping, plan)
+            profile["customer_level"] = level
+            guessed = guess_from_data(drop_columns(stored, PRECOMPUTED), profile)
         finally:
-            _drop_staging(cur)
-            cur.execute("RESET memory_limit").close()
-    return workspace.get(dataset_id)
-
-
-def _drop_staging(cur: Any) -> None:
-    """Staging tables of this import, or left by a killed one (imports hold the write lock)."""
-    for (table,) in cur.execute("SELECT table_name FROM information_schema.tables "
-                                "WHERE table_name LIKE 'stage_%'").fetchall():
-        cur.execute(f"DROP TABLE {_ident(table)}")
+            cur.close()
+            shutil.rmtree(stage_dir, ignore_errors=True)
+        entry = DatasetInfo(dataset_id, name, "events", workspace._clock(), report.rows_imported,
+                            report.rows_quarantined, report.mapping, source_checksum,
+                            source_name, linked_to, report.to_dict(), profile)
+        return workspace._commit_import(work, entry, guessed.to_dict())
 
 
 def _stage(cur: Any, dataset_id: str, stream: BinaryIO, src: _Source, mapping: ColumnMapping,
@@ -346,21 +350,16 @@ def _add_bad_lines(cur: Any, quarantine: str, tally: _Tally, mapping: ColumnMapp
     _append(cur, quarantine, result.quarantine, "incoming_lines")
 
 
-def _store_sorted(cur: Any, stage: str, table: str, template: pd.DataFrame) -> None:
-    """The staged rows in journey order, labels as ENUMs of every label seen (sorted, as
-    ``import_result`` stores a pandas categorical; no label at all: an empty ENUM)."""
+def _labelled(cur: Any, stage: str, template: pd.DataFrame) -> Any:
+    """The staged rows; a label column without any label typed as ``import_result`` types
+    a categorical without categories, so that both imports store the same types."""
     columns = [_ident(c) for c in template.columns]
     for i, name in enumerate(template.columns):
-        if name in _LABELS:
-            found = cur.execute(f"SELECT DISTINCT {columns[i]} FROM {stage} "
-                                f"WHERE {columns[i]} IS NOT NULL").fetchall()
-            labels = ", ".join("'" + v.replace("'", "''") + "'" for (v,) in sorted(found))
-            columns[i] = (f"CAST({columns[i]} AS ENUM({labels}))" if labels
-                          else "(SELECT c FROM no_labels)") + f" AS {columns[i]}"
+        if name in _LABELS and not cur.execute(
+                f"SELECT count({columns[i]}) FROM {stage}").fetchall()[0][0]:
+            columns[i] = f"(SELECT c FROM no_labels) AS {columns[i]}"
     cur.register("no_labels", pd.DataFrame({"c": pd.Categorical([])}))
-    cur.execute(f"CREATE TABLE {table} AS SELECT {', '.join(columns)} FROM {stage} "
-                f'ORDER BY customer_id, "timestamp", {EVENT_SEQ}')
-    cur.unregister("no_labels")
+    return cur.sql(f"SELECT {', '.join(columns)} FROM {stage}")
 
 
 def _summary(cur: Any, table: str, template: pd.DataFrame, tally: _Tally, src: _Source,
