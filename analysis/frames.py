@@ -16,6 +16,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from analysis.precompute import keeps_journeys, without_precomputed
 from analysis.schema import EVENT_SEQ, REQUIRED, AnalysisError, Kind, MissingColumnError
 
 if TYPE_CHECKING:
@@ -182,11 +183,15 @@ def require_columns(frame: nw.LazyFrame, columns: tuple[str, ...] | list[str], w
         )
 
 
-def canonical(data: Any, kind: Kind = "events", filters: Filters | None = None) -> nw.LazyFrame:
+def canonical(
+    data: Any, kind: Kind = "events", filters: Filters | None = None, *,
+    whole_journeys: bool = False,
+) -> nw.LazyFrame:
     """Lazy frame of ``kind`` with its required columns checked and ``filters`` applied.
 
     Events from pandas or Polars without an ``event_seq`` column get one from their row order
     (DESIGN.md, Order of events), so events at the same instant keep the frame's order.
+    ``whole_journeys``: see :func:`apply_filters`.
     """
     if kind == "events":
         data = _with_row_order(data)
@@ -198,11 +203,19 @@ def canonical(data: Any, kind: Kind = "events", filters: Filters | None = None) 
             f"The timestamp column holds {schema['timestamp']}, not dates.",
             "Convert it first, e.g. with ingest.prepare(df, ingest.guess_mapping(df, kind), kind).",
         )
-    return apply_filters(frame, filters) if filters else frame
+    return apply_filters(frame, filters, whole_journeys=whole_journeys) if filters else frame
 
 
-def apply_filters(frame: nw.LazyFrame, filters: Filters) -> nw.LazyFrame:
-    """Keep the rows that pass every filter whose column the frame has."""
+def apply_filters(
+    frame: nw.LazyFrame, filters: Filters, *, whole_journeys: bool = False
+) -> nw.LazyFrame:
+    """Keep the rows that pass every filter whose column the frame has.
+
+    Columns precomputed at import (:data:`analysis.precompute.PRECOMPUTED`) describe whole,
+    unfiltered journeys, so they are dropped when a filter applies, unless the caller
+    vouches with ``whole_journeys`` that the filters keep or drop whole customers
+    (:func:`journey_filters`).
+    """
     names = set(frame.collect_schema().names())
     conditions = []
     if "timestamp" in names:
@@ -216,18 +229,37 @@ def apply_filters(frame: nw.LazyFrame, filters: Filters) -> nw.LazyFrame:
     for column, values in filters.attributes:
         if column in names and values:
             conditions.append(nw.col(column).cast(nw.String).is_in(list(values)))
+    if conditions and not whole_journeys:
+        frame = without_precomputed(frame)
     for condition in conditions:
         frame = frame.filter(condition)
     return frame
 
 
+def journey_filters(filters: Filters | None, customer_level: Any) -> bool:
+    """Whether ``filters`` keep or drop whole customers: no date or channel filter, attribute
+    filters only on ``customer_level`` columns (constant within each customer, as listed in
+    a dataset's profile at import). Only then do precomputed journey columns stay valid."""
+    if not filters:
+        return True
+    return keeps_journeys(filters.start, filters.end, filters.channels, filters.attributes,
+                          customer_level or ())
+
+
 def load(
     workspace: Workspace, dataset_id: str, filters: Filters | None = None
 ) -> nw.LazyFrame:
-    """A stored dataset as a lazy frame with ``filters`` applied."""
+    """A stored dataset as a lazy frame with ``filters`` applied.
+
+    Events keep the journey columns precomputed at import when the filters keep whole
+    customers (:func:`journey_filters`), so views skip their sort; otherwise they are left
+    out and every view computes from the filtered events.
+    """
     info = workspace.get(dataset_id)
-    frame = nw.from_native(workspace.table(dataset_id))
-    return canonical(frame, info.kind, filters)
+    whole = info.kind == "events" and journey_filters(
+        filters, info.profile.get("customer_level", []))
+    frame = nw.from_native(workspace.table(dataset_id, precomputed=whole))
+    return canonical(frame, info.kind, filters, whole_journeys=whole)
 
 
 def load_with_feedback(
@@ -243,7 +275,9 @@ def load_with_feedback(
     since a survey's own channel is not the channel of the journey being filtered.
     """
     con = workspace.cursor()
-    events = canonical(nw.from_native(workspace.table(events_id, con)), "events", filters)
+    whole = journey_filters(filters, workspace.get(events_id).profile.get("customer_level", []))
+    events = canonical(nw.from_native(workspace.table(events_id, con, precomputed=whole)),
+                       "events", filters, whole_journeys=whole)
     if feedback_id is None:
         return events, None
     feedback = canonical(nw.from_native(workspace.table(feedback_id, con)), "feedback")

@@ -18,6 +18,7 @@ import narwhals as nw
 
 from analysis.definitions import present_touchpoints
 from analysis.frames import as_int
+from analysis.precompute import has_precomputed, journeys_intact
 from analysis.results import OTHER, Coverage
 from analysis.schema import EVENT_SEQ, MissingColumnError, ParameterError, unknown_values_error
 
@@ -99,6 +100,12 @@ def journeys(
     Lazy frame with customer_id, timestamp, touchpoint, node, step (1-based), next_node and
     (unless ``with_next_timestamp`` is False) next_timestamp; next_* are null at a journey's
     last step.
+
+    Notes
+    -----
+    Whole journeys named by touchpoint (no exclude, collapse or anchor) are read from the
+    columns precomputed at import (:mod:`analysis.precompute`) when ``lf`` carries them, with
+    no sort; the result is the same.
     """
     if node_by not in NODE_TYPES:
         raise ParameterError(
@@ -111,6 +118,10 @@ def journeys(
             "Map a column to it when importing, or name steps by touchpoint.",
         )
     order = order_columns(names)
+    plain = (node_by == "touchpoint" and not exclude and not collapse_repeats
+             and start_at is None and end_at is None)
+    if plain and uses_precomputed(lf):
+        return _precomputed(lf, order, with_next_timestamp, with_position, with_step)
     lf = _nodes(lf, node_by, order)
     if with_position:
         lf = ordered_window(lf, order, step="position")
@@ -142,6 +153,35 @@ def journeys(
         shift = nw.max_horizontal(nw.col("_last") - max_steps, nw.lit(0))
         lf = lf.with_columns((nw.col("step") - shift).alias("step")).drop("_last")
     return lf
+
+
+def uses_precomputed(lf: nw.LazyFrame) -> bool:
+    """Whether ``lf`` (a DuckDB relation) carries precomputed journey columns that still
+    describe whole journeys (checked cheaply: :func:`analysis.precompute.journeys_intact`)."""
+    return (lf.implementation is nw.Implementation.DUCKDB
+            and has_precomputed(lf.collect_schema().names()) and journeys_intact(lf))
+
+
+def _precomputed(
+    lf: nw.LazyFrame, order: list[str], with_next_timestamp: bool, with_position: bool,
+    with_step: bool,
+) -> nw.LazyFrame:
+    """What the window of :func:`journeys` computes, read from the precomputed columns, in
+    the same columns, order and types as :func:`_duckdb_window` gives them."""
+    keep = ["customer_id", *dict.fromkeys([*order, "touchpoint"])]
+    step = nw.col("_step").cast(nw.Int64)
+    has_next = ~nw.col("_next_touchpoint").is_null()
+    exprs: list[nw.Expr] = [*map(nw.col, keep), nw.col("touchpoint").cast(nw.String).alias("node")]
+    if with_position:
+        exprs.append(step.alias("position"))
+    if with_step:
+        exprs.append(step.alias("step"))
+    exprs.append(nw.col("_next_touchpoint").cast(nw.String).alias("next_node"))
+    if with_next_timestamp:
+        exprs.append(nw.col("_next_timestamp").alias("next_timestamp"))
+    if with_position:
+        exprs.append(nw.when(has_next).then(step + 1).alias("next_position"))
+    return lf.filter(~nw.col("_step").is_null()).select(*exprs)
 
 
 def ordered_window(

@@ -32,7 +32,13 @@ from typing import Any, Literal
 import narwhals as nw
 
 from analysis.frames import materialize
-from analysis.journeys import check_touchpoints, order_columns, ordered_window, with_order_key
+from analysis.journeys import (
+    check_touchpoints,
+    order_columns,
+    ordered_window,
+    uses_precomputed,
+    with_order_key,
+)
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
 
 Mode = Literal["ordered", "strict", "any_order"]
@@ -129,17 +135,21 @@ def customer_steps(
         name = name.cast(nw.String)
     # Without a breakdown there is no _group column until the end: one column less to carry.
     group = [nw.col(by).cast(nw.String).fill_null("(none)").alias("_group")] if by else []
+    # Step numbers precomputed at import are the positions, with no sort to pay.
+    step = ["_step"] if uses_precomputed(lf) else []
     prepared = lf.filter(~nw.col("touchpoint").is_null()).select(
-        "customer_id", *order, name.alias("_name"), *group
+        "customer_id", *order, name.alias("_name"), *group, *step
     )
     if full_positions or mode == "strict":
-        prepared = ordered_window(prepared, order, step="_full")
+        prepared = (prepared.with_columns(nw.col("_step").alias("_full")) if step
+                    else ordered_window(prepared, order, step="_full"))
     if mode != "strict":
         # Only the steps' own events matter; their order among themselves is journey order.
         wanted = sorted({n for names in sets for n in names})
         prepared = prepared.filter(nw.col("_name").is_in(wanted))
         # Ordered and any-order modes compare and take minima of _pos: an order key will do.
-        prepared = with_order_key(prepared, order, "_pos")
+        prepared = (prepared.with_columns(nw.col("_step").alias("_pos")) if step
+                    else with_order_key(prepared, order, "_pos"))
     else:
         prepared = prepared.with_columns(nw.col("_full").alias("_pos"))
     runner = {"ordered": _ordered, "strict": _strict, "any_order": _any_order}[mode]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.frames import as_int, canonical, seconds_between
 from analysis.funnel.core import Mode, Steps, check_funnel, customer_steps, step_label, step_sets
-from analysis.journeys import order_columns, ordered_window
+from analysis.journeys import order_columns, ordered_window, uses_precomputed
 from analysis.results import Status
 from analysis.schema import ParameterError
 from analysis.stats import Period, check_period, period_key, period_start, wilson_interval
@@ -171,11 +171,14 @@ def drop_off(
         (~nw.col(f"_t{k + 1}").is_null()).cast(nw.Int64).sum().alias("continued"),
     ).collect().to_pandas().iloc[0]
     order = order_columns(lf.collect_schema().names())
-    numbered = ordered_window(
-        lf.filter(~nw.col("touchpoint").is_null()).select(
-            "customer_id", *order, nw.col("touchpoint").cast(nw.String).alias("next_touchpoint")
-        ), order, step="_next",
-    ).select("customer_id", "_next", "next_touchpoint")
+    events = lf.filter(~nw.col("touchpoint").is_null())
+    touchpoint = nw.col("touchpoint").cast(nw.String).alias("next_touchpoint")
+    if uses_precomputed(lf):
+        numbered = events.select("customer_id", nw.col("_step").alias("_next"), touchpoint)
+    else:
+        numbered = ordered_window(
+            events.select("customer_id", *order, touchpoint), order, step="_next",
+        ).select("customer_id", "_next", "next_touchpoint")
     table = (
         dropped.join(numbered, on=["customer_id", "_next"], how="left")
         .with_columns(nw.col("next_touchpoint").fill_null(LEFT))

@@ -12,7 +12,14 @@ import pandas as pd
 
 from analysis.definitions import conversion_touchpoints, present_touchpoints
 from analysis.frames import canonical
-from analysis.journeys import NodeBy, check_touchpoints, journeys, order_columns, ordered_window
+from analysis.journeys import (
+    NodeBy,
+    check_touchpoints,
+    journeys,
+    order_columns,
+    ordered_window,
+    uses_precomputed,
+)
 from analysis.paths.sankey import check_anchors
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
@@ -198,9 +205,10 @@ def _check_groups(
 def _attribute_groups(lf: nw.LazyFrame, group_col: str, labels: tuple[str, str]):
     """Each customer's group: the value on their first event (in journey order)."""
     order = order_columns(lf.collect_schema().names())
-    first_value = nw.when(nw.col("_step") == 1).then(nw.col(group_col).cast(nw.String))
+    # Every event counts here, those without a touchpoint too: not the precomputed _step.
+    first_value = nw.when(nw.col("_nth") == 1).then(nw.col(group_col).cast(nw.String))
     return (
-        ordered_window(lf, order, step="_step")
+        ordered_window(lf, order, step="_nth")
         .group_by("customer_id")
         .agg(first_value.max().alias("_group"))
         .filter(nw.col("_group").is_in(list(labels)))
@@ -213,8 +221,10 @@ def _conversion_groups(lf: nw.LazyFrame, conv: tuple[str, ...]) -> nw.LazyFrame:
     ``journeys(with_position=True)``) of their first conversion event; null if none."""
     order = order_columns(lf.collect_schema().names())
     hit = nw.col("touchpoint").cast(nw.String).is_in(list(conv))
+    events = lf.filter(~nw.col("touchpoint").is_null())
     return (
-        ordered_window(lf.filter(~nw.col("touchpoint").is_null()), order, step="_position")
+        (events.with_columns(nw.col("_step").alias("_position")) if uses_precomputed(lf)
+         else ordered_window(events, order, step="_position"))
         .group_by("customer_id")
         .agg(nw.when(hit).then(nw.col("_position")).min().alias("_until"))
         .with_columns(

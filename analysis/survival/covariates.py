@@ -14,6 +14,7 @@ import pandas as pd
 
 from analysis.frames import canonical, require_columns
 from analysis.journeys import order_columns, with_order_key
+from analysis.precompute import PRECOMPUTED
 from analysis.schema import CANONICAL, EVENT_SEQ, ParameterError
 
 TOUCHED_PREFIX = "touched: "
@@ -100,7 +101,7 @@ def _channel_count(lf: nw.LazyFrame) -> nw.LazyFrame:
 
 def _attribute_columns(lf: nw.LazyFrame) -> list[str]:
     """Extra text columns of the events: customer attributes such as segment or region."""
-    known = {*CANONICAL["events"], EVENT_SEQ, _KEY}
+    known = {*CANONICAL["events"], EVENT_SEQ, _KEY, *PRECOMPUTED}
     schema = lf.collect_schema()
     text = (nw.String, nw.Categorical, nw.Enum)
     return [name for name, dtype in schema.items()

@@ -10,6 +10,7 @@ import narwhals as nw
 
 from analysis.frames import canonical
 from analysis.journeys import check_touchpoints, order_columns, with_order_key
+from analysis.precompute import without_precomputed
 
 _KEY = "_start_key"
 
@@ -29,6 +30,8 @@ def from_first(events: Any, touchpoints: Sequence[str]) -> nw.LazyFrame:
     names = [touchpoints] if isinstance(touchpoints, str) else [str(t) for t in touchpoints]
     lf = canonical(events, "events")
     check_touchpoints(lf, names)
+    # Dropping a customer's first events renumbers their journey: precomputed columns go.
+    lf = without_precomputed(lf)
     columns = lf.collect_schema().names()
     keyed = with_order_key(lf, order_columns(columns), _KEY)
     starts = (keyed.filter(nw.col("touchpoint").cast(nw.String).is_in(names))
