@@ -16,6 +16,8 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
+from analysis.frames import seconds_between
+
 CONVERSION_PATTERN = re.compile(
     r"purchase|order (placed|completed|confirmed)|\bbuy\b|bought|checkout (complete|success)"
     r"|subscribed|sign ?up|conver(sion|ted)|payment (succeeded|success)",
@@ -226,21 +228,27 @@ def precedence_scores(firsts: nw.LazyFrame, name: str, names: Iterable[str]) -> 
     ``firsts`` holds one row per (customer_id, ``name``) with ``_first``, when the customer
     first did it; of two names, the one most customers who did both did first wins the pair.
     """
-    pairs = (
-        firsts.join(firsts, on="customer_id", suffix="_other")
-        .filter(nw.col(name) != nw.col(f"{name}_other"))
-        .with_columns(
-            (nw.col("_first") < nw.col("_first_other")).cast(nw.Int64).alias("before"),
-            (nw.col("_first") > nw.col("_first_other")).cast(nw.Int64).alias("after"),
-        )
-        .group_by(name, f"{name}_other")
-        .agg(nw.col("before").sum(), nw.col("after").sum())
-        .collect()
-        .to_pandas()
-    )
-    won: dict[str, list[float]] = {str(n): [] for n in names}
-    for node, before, after in zip(pairs[name], pairs["before"], pairs["after"], strict=True):
-        won[str(node)].append(0.5 + 0.5 * float(np.sign(before - after)))
+    # One row per customer with each name's first time (a pass, not a self-join of every
+    # customer's names), then per ordered pair: how many who did both did it first.
+    names = [str(n) for n in names]
+    firsts = firsts.with_columns(nw.col(name).cast(nw.String))
+    wide = firsts.group_by("customer_id").agg(
+        *[nw.when(nw.col(name) == n).then(nw.col("_first")).min().alias(f"_f{i}")
+          for i, n in enumerate(names)])
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names)) if i != j]
+    if not pairs:
+        return {n: 0.5 for n in names}
+    counts = wide.select(*[
+        agg for i, j in pairs for agg in (
+            (nw.col(f"_f{i}") < nw.col(f"_f{j}")).cast(nw.Int64).sum().alias(f"b{i}_{j}"),
+            (~nw.col(f"_f{i}").is_null() & ~nw.col(f"_f{j}").is_null()).cast(nw.Int64).sum()
+            .alias(f"n{i}_{j}"))
+    ]).collect().to_pandas().iloc[0]
+    won: dict[str, list[float]] = {n: [] for n in names}
+    for i, j in pairs:
+        if counts[f"n{i}_{j}"] > 0:
+            before, after = float(counts[f"b{i}_{j}"]), float(counts[f"b{j}_{i}"])
+            won[names[i]].append(0.5 + 0.5 * float(np.sign(before - after)))
     return {n: float(np.mean(w)) if w else 0.5 for n, w in won.items()}
 
 
@@ -268,13 +276,13 @@ def _as_datetime(value: Any) -> datetime:
 def suggest_inactivity_days(lf: nw.LazyFrame, quantile: float = 0.9) -> int | None:
     """A churn threshold from the data: the ``quantile`` of the gaps between a customer's
     consecutive events, in whole days (at least 1); None with no repeat events."""
+    previous = lf.select(
+        "customer_id", "timestamp",
+        nw.col("timestamp").shift(1).over("customer_id", order_by="timestamp").alias("_prev"),
+    ).filter(~nw.col("_prev").is_null())
     gaps = (
-        lf.select(
-            "customer_id",
-            nw.col("timestamp").diff().over("customer_id", order_by="timestamp").alias("_gap"),
-        )
-        .filter(~nw.col("_gap").is_null())
-        .select(nw.col("_gap").dt.total_seconds().quantile(quantile, "linear").alias("q"))
+        previous.select(seconds_between(previous, "timestamp", "_prev").alias("_gap"))
+        .select(nw.col("_gap").quantile(quantile, "linear").alias("q"))
         .collect()
         .item()
     )

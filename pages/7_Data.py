@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import datasets, definitions, upload
+from ui import datasets, definitions, server_files, upload
 from ui.sidebar import finish, page_context
 
 ctx = page_context("Data", ":material/upload_file:")
@@ -20,6 +20,7 @@ upload_tab, definitions_tab, datasets_tab = st.tabs(
 )
 with upload_tab:
     upload.upload_section(ctx)
+    server_files.server_section(ctx)
 with definitions_tab:
     st.caption(
         "What counts as conversion and churn, the order of the stages, the segment column and "

@@ -10,9 +10,11 @@ import narwhals as nw
 import pandas as pd
 import streamlit as st
 
-from analysis import demo, frames, ingest, overview
+from analysis import demo, frames, ingest, overview, spark_source
 from analysis.frames import Filters
+from analysis.schema import AnalysisError
 from analysis.store import DEFAULT_PATH, WORKSPACE_ENV, DatasetInfo, Workspace
+from ui.text import md
 
 
 def workspace_path() -> str:
@@ -26,9 +28,28 @@ def _open_workspace(path: str) -> Workspace:
     return ws
 
 
+@st.cache_resource(show_spinner="Reading the Spark sources…", max_entries=4)
+def _sync_spark_sources(path: str) -> str | None:
+    """Register the sources of ``$JOURNEY_SPARK_CONFIG`` (once per server); the problem in
+    words when they cannot be read, None when fine or not configured."""
+    try:
+        config = spark_source.configured()
+        if config is not None:
+            spark_source.sync(_open_workspace(path), config)
+    except AnalysisError as error:
+        return str(error)
+    return None
+
+
 def workspace() -> Workspace:
-    """The shared workspace (one per file), seeded with the demo on first use."""
-    return _open_workspace(workspace_path())
+    """The shared workspace (one per directory), seeded with the demo on first use, with the
+    configured Spark sources registered."""
+    path = workspace_path()
+    problem = _sync_spark_sources(path)
+    if problem:
+        st.error("The Spark sources could not be registered: " + md(problem),
+                 icon=":material/error:")
+    return _open_workspace(path)
 
 
 def pickable_datasets(ws: Workspace) -> list[DatasetInfo]:

@@ -94,7 +94,7 @@ def upload_section(ctx: Context) -> None:
     _preview(df, streamed=streamed)
     if _imported_before(ctx, digest, kind):
         return
-    _mapping_form(ctx, df, kind, digest, upload.name, raw if streamed else None)
+    mapping_form(ctx, df, kind, digest, upload.name, raw if streamed else None)
 
 
 @st.cache_data(max_entries=4, ttl=1800, show_spinner="Reading the first rows…")
@@ -146,8 +146,10 @@ def _open_instead(info: DatasetInfo) -> None:
     _clear_upload()
 
 
-def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filename: str,
-                  source: bytes | None = None):
+def mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filename: str,
+                 source: bytes | None = None, register=None):
+    """The mapping form; on submit, imports ``df`` (or the streamed ``source``), or calls
+    ``register(chosen, name, link)`` for data that stays where it is."""
     guessed = ingest.guess_mapping(df, kind)
     columns = [str(c) for c in df.columns]
     events = [d for d in ctx.workspace.datasets("events")]
@@ -189,7 +191,9 @@ def _mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filena
             )
             chosen[target] = None if pick == NOT_MAPPED else pick
         submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
-    if submitted:
+    if submitted and register is not None:
+        register(chosen, name, link)
+    elif submitted:
         _import(ctx, df, kind, chosen, name, digest, filename, link, source)
 
 
