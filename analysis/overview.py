@@ -98,7 +98,8 @@ def dataset_overview(
         exprs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     stats = lf.select(*exprs).collect().to_pandas().iloc[0]
     customers = as_int(stats["customers"])
-    present = present_touchpoints(lf)
+    # Only a guess needs the touchpoints' names (a distinct scan of every event).
+    present = present_touchpoints(lf) if conversion is None or churn is None else []
     messages: list[str] = []
     conv = tuple(conversion) if conversion is not None else tuple(conversion_touchpoints(present))
     chrn = tuple(churn) if churn is not None else tuple(churn_touchpoints(present))

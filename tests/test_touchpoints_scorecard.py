@@ -26,6 +26,7 @@ from analysis.touchpoints.scorecard import (
     Scorecard,
     scorecard,
     touchpoint_scorecard,
+    with_reach_trend,
 )
 
 T0 = datetime(2025, 1, 1)
@@ -283,6 +284,21 @@ def test_trend_keeps_the_last_periods_and_weeks_work():
     weekly = touchpoint_scorecard(fading_frame(), period="week", periods=6)
     assert weekly.trend["period"].nunique() == 6
     assert (weekly.trend["period"].dt.dayofweek == 0).all()  # weeks start on Monday
+
+
+@pytest.mark.parametrize(("period", "periods"), [("week", 8), ("month", 3), ("month", 6)])
+def test_swapping_the_trend_gives_the_scorecard_of_that_trend(data, full, period, periods):
+    """The page recounts only the trend when its period changes: the same card as scoring
+    again with that period (the demo has fading and steady touchpoints both ways)."""
+    swapped = with_reach_trend(full, data.events, period=period, periods=periods)
+    direct = touchpoint_scorecard(data.events, data.feedback, period=period, periods=periods,
+                                  **ENGINE_KW)
+    pd.testing.assert_frame_equal(swapped.table, direct.table)
+    pd.testing.assert_frame_equal(swapped.trend, direct.trend)
+    assert (swapped.rule, swapped.status, swapped.message) == (
+        direct.rule, direct.status, direct.message)
+    with pytest.raises(ParameterError):
+        with_reach_trend(full, data.events, periods=1)
 
 
 # --------------------------------------------------------------------------- engines

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from analysis import survival
@@ -118,6 +119,15 @@ def km_result(path: str, events_id: str, feedback_id: str | None, filters: Filte
     if table["group"].nunique() == 2 and km.status == "ok":
         hazard = survival.cox_hazards(table, covariates=["group"])
     return km, hazard
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner="Drawing survival curves…")
+def km_chart(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+             s: ChurnSettings, by: str) -> go.Figure:
+    """The chart of :func:`km_result`, kept: building thousands of curve points per group
+    takes seconds on a large dataset, on every rerun otherwise."""
+    km, _ = km_result(path, events_id, feedback_id, filters, s, by)
+    return survival_figures.survival_chart(km.curves, x_title=s.clock_title)
 
 
 # ---------------------------------------------------------------- controls
@@ -249,7 +259,7 @@ def render_survival(ctx: Context, s: ChurnSettings) -> str:
         "leave the count without being called churned (censoring), so recent customers do "
         "not look loyal or lost. Shaded: 95% confidence band. Under the chart: how many "
         "customers were still observed at each time.")
-    st.plotly_chart(survival_figures.survival_chart(km.curves, x_title=s.clock_title),
+    st.plotly_chart(km_chart(ctx.path, ctx.events.id, fb_id, ctx.filters, s, by),
                     width="stretch")
     sentence = words.group_comparison(km, hazard)
     if sentence and km.status == "ok":

@@ -28,7 +28,7 @@ WHAT = {
 }
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+@st.cache_data(max_entries=32, ttl=3600, show_spinner="Measuring the usual gaps between visits…")
 def suggested_inactivity(path: str, events_id: str) -> int | None:
     """90% of the gaps between a customer's events are shorter than this many days."""
     return defs.suggest_inactivity_days(data.events_frame(path, events_id, data.Filters()))

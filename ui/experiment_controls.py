@@ -8,7 +8,6 @@ from datetime import date
 
 import streamlit as st
 
-from analysis.experiments import kpis
 from ui import definitions as definition_controls
 from ui.experiments import (
     AGGREGATIONS,
@@ -19,7 +18,7 @@ from ui.experiments import (
     ExperimentSettings,
     attribute_values,
     data_range,
-    outcome_units,
+    outcome_kpis,
     variant_columns,
 )
 from ui.sidebar import Context
@@ -182,9 +181,8 @@ def _options(ctx, mode, variant, control, change, group, treated, attributes, to
 
 
 def _pick_kpis(ctx: Context, s: ExperimentSettings) -> ExperimentSettings | None:
-    table = outcome_units(ctx, s)
     catalog = s.catalog()
-    available = kpis.available_kpis(table, catalog)
+    available = outcome_kpis(ctx, s)
     if not available:
         st.info("No KPI can be computed yet: pick the conversion touchpoints above, or choose "
                 "a touchpoint whose reach to compare under “KPI definitions and test "

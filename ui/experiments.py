@@ -127,24 +127,43 @@ def _units(path: str, events_id: str, feedback_id: str | None, filters: Filters,
                               attributes=attributes, horizon_days=horizon or None)
 
 
+def _population(filters: Filters, s: ExperimentSettings, side: str) -> tuple[Filters, tuple]:
+    """The filters of ``side`` and what the per-customer KPIs depend on (their cache key)."""
+    if side == "post":
+        filters = _window(filters, s.change, None)
+    elif side == "pre":
+        filters = _window(filters, None, s.change - timedelta(days=1))
+    return filters, (s.conversion, s.churn, s.churn_days, s.touchpoint, s.attributes,
+                     s.horizon_days)
+
+
 def units(path: str, events_id: str, feedback_id: str | None, filters: Filters,
           s: ExperimentSettings, side: str = "all") -> pd.DataFrame:
     """Per-customer KPIs (cached on what they depend on only, so changing the KPIs shown or
     the test options reuses them). ``side`` "post"/"pre": events from / before the
     experiment start (A/B mode), "all": every event."""
-    if side == "post":
-        filters = _window(filters, s.change, None)
-    elif side == "pre":
-        filters = _window(filters, None, s.change - timedelta(days=1))
-    population = (s.conversion, s.churn, s.churn_days, s.touchpoint, s.attributes,
-                  s.horizon_days)
-    return _units(path, events_id, feedback_id, filters, population)
+    return _units(path, events_id, feedback_id, *_population(filters, s, side))
 
 
-def outcome_units(ctx: Context, s: ExperimentSettings) -> pd.DataFrame:
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _available(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+               population: tuple) -> list[str]:
+    """The KPIs the per-customer table has values for: kept apart, so that a rerun does not
+    read the whole table back from the cache (a copy of a row per customer) for this list."""
+    table = _units(path, events_id, feedback_id, filters, population)
+    _, _, churn_days, touchpoint, _, _ = population
+    return kpis.available_kpis(table, kpis.kpi_catalog(touchpoint=touchpoint,
+                                                       churn_days=churn_days))
+
+
+def _side(s: ExperimentSettings) -> str:
+    return "post" if s.mode == "ab" and s.change else "all"
+
+
+def outcome_kpis(ctx: Context, s: ExperimentSettings) -> list[str]:
+    """The KPIs the per-customer table (the outcome side) has a value for."""
     fb = ctx.feedback.id if ctx.feedback else None
-    side = "post" if s.mode == "ab" and s.change else "all"
-    return units(ctx.path, ctx.events.id, fb, ctx.filters, s, side)
+    return _available(ctx.path, ctx.events.id, fb, *_population(ctx.filters, s, _side(s)))
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Testing every KPI…")

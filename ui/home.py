@@ -85,7 +85,8 @@ def kpis(ctx: Context, ov: Overview) -> None:
 
 
 def activity(ctx: Context) -> None:
-    weekly = data.weekly_activity(ctx.path, ctx.events.id, ctx.filters)
+    with st.spinner("Counting each week's customers and events…"):  # seconds on 10M events
+        weekly = data.weekly_activity(ctx.path, ctx.events.id, ctx.filters)
     if weekly.empty:
         return
     st.subheader("Activity over time", anchor=False)

@@ -121,7 +121,7 @@ def _seed_compare(ctx: Context) -> None:
                 _seed(f"p_{key}", url[key][0])
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+@st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting the groups…")
 def group_sizes(path: str, events_id: str, filters: Filters, group_col: str) -> tuple[str, ...]:
     """The values of ``group_col``, most customers first."""
     sizes = paths.group_sizes(data.events_frame(path, events_id, filters),

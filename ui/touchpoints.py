@@ -15,7 +15,7 @@ from analysis.schema import AnalysisError
 from analysis.touchpoints.attribution import compare_models
 from analysis.touchpoints.completion import Completion, online_offline
 from analysis.touchpoints.journey_map import JourneyMap, journey_map
-from analysis.touchpoints.scorecard import Scorecard, touchpoint_scorecard
+from analysis.touchpoints.scorecard import Scorecard, touchpoint_scorecard, with_reach_trend
 from ui import data
 from ui.painpoints import PainSettings
 from ui.painpoints import analyse as analyse_pain_points
@@ -88,13 +88,27 @@ def _frames(path: str, events_id: str, feedback_id: str | None, filters: Filters
 @st.cache_data(max_entries=8, ttl=3600,
                show_spinner="Scoring every touchpoint: reach, conversion, churn, feedback…")
 def _scorecard(path: str, events_id: str, feedback_id: str | None, filters: Filters,
-               conversion: tuple[str, ...], churn: tuple[str, ...], period: str, periods: int,
+               conversion: tuple[str, ...], churn: tuple[str, ...],
                tolerance_days: int) -> Scorecard:
+    """The scorecard with the default reach trend; ``_with_trend`` swaps in another."""
     events, feedback = _frames(path, events_id, feedback_id, filters)
     return touchpoint_scorecard(
         events, feedback, conversion=conversion or None, churn=churn or None,
-        start_at=conversion, period=period, periods=periods,
+        start_at=conversion, period=DEFAULTS["per"], periods=DEFAULTS["np"],
         tolerance=timedelta(days=tolerance_days))
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Following reach over time…")
+def _with_trend(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+                conversion: tuple[str, ...], churn: tuple[str, ...], period: str, periods: int,
+                tolerance_days: int) -> Scorecard:
+    """The scorecard with the reach trend over ``periods`` ``period``s: changing the trend
+    recounts reach only, not the hazards, attribution and feedback behind the roles."""
+    card = _scorecard(path, events_id, feedback_id, filters, conversion, churn, tolerance_days)
+    if (period, periods) == (DEFAULTS["per"], DEFAULTS["np"]):
+        return card
+    events, _ = data.events_with_feedback(path, events_id, feedback_id, filters)
+    return with_reach_trend(card, events, period=period, periods=periods)  # type: ignore[arg-type]
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Crediting conversions by every model…")
@@ -141,7 +155,7 @@ def _guarded(compute):
 
 def scorecard(ctx: Context, s: TouchSettings) -> Scorecard | None:
     d = ctx.definitions
-    return _guarded(lambda: _scorecard(
+    return _guarded(lambda: _with_trend(
         ctx.path, ctx.events.id, _feedback_id(ctx), ctx.filters, tuple(d.conversion),
         tuple(d.churn), s.period, s.periods, s.tolerance_days))
 

@@ -107,7 +107,8 @@ def survival_chart(
 
     ``curves`` is ``KMResult.curves``. Each group is three traces, in this order: the band's
     upper edge, its lower edge (filled up to the upper one in the group's colour) and the
-    curve; all are steps (``line_shape="hv"``). The hover gives the group, the day, survival,
+    curve; all are steps (``line_shape="hv"``), drawn at the screen's resolution
+    (:func:`drawn_steps`). The hover gives the group, the day, survival,
     its 95% interval and the number at risk. The last trace is the table under the plot: the
     number at risk per group (rows, natural order) at each tick of the x axis
     (:func:`risk_ticks`: 0 and the ``horizons`` within range, or even steps), as in
@@ -125,7 +126,7 @@ def survival_chart(
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True)
     for group in groups:
         part = curves[curves["group"] == group].sort_values("time", kind="stable")
-        _add_curve(fig, part, plain(group), colors[group])
+        _add_curve(fig, drawn_steps(part, max_time), plain(group), colors[group])
     _add_risk_table(fig, at_risk_table(curves, ticks), colors)
     fig.update_layout(height=plot_px + _TOP + _MARGIN["b"], margin=dict(_MARGIN, t=_TOP),
                       legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
@@ -144,6 +145,25 @@ def survival_chart(
                        y=table_px / plot_px, yref="paper", yanchor="bottom", showarrow=False,
                        font=dict(size=11, color="#666"))
     return fig
+
+
+def drawn_steps(part: pd.DataFrame, max_time: float, resolution: int = 1000) -> pd.DataFrame:
+    """The steps of one group's curve worth drawing: a step is kept when its survival, or
+    either edge of its band, has moved by 1/``resolution`` of the y axis (0.1 pp) since the
+    last kept step, or its time by 1/``resolution`` of the x axis; the first and last steps
+    are always kept. Below a pixel on any screen, so the chart looks the same, while a curve
+    of a million customers (a step per churn day and hour) stays a few thousand points, not
+    megabytes of JSON that take seconds to build and send."""
+    if len(part) <= 2 * resolution:
+        return part
+    span = max_time / resolution or 1.0
+    bins = np.column_stack([np.floor(part[c].to_numpy(dtype=float) * resolution)
+                            for c in ("survival", "ci_lower", "ci_upper")]
+                           + [np.floor(part["time"].to_numpy(dtype=float) / span)])
+    bins = np.nan_to_num(bins, nan=-1.0)
+    moved = np.r_[True, (np.diff(bins, axis=0) != 0).any(axis=1)]
+    moved[-1] = True
+    return part[moved]
 
 
 def _add_curve(fig: go.Figure, part: pd.DataFrame, name: str, color: str) -> None:

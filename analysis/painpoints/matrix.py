@@ -226,17 +226,21 @@ def _journey_terms(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any,
     if "customer_id" not in comments:
         return matrix
     raisers = _raisers(comments)
-    per_customer = _customer_facts(events, conversion)
+    per_customer, reached = _customer_facts(events, conversion)
+    masks: dict[Any, np.ndarray] = {}
     matrix = matrix.copy()
     for i, row in matrix.iterrows():
         who = raisers.get((row["touchpoint"], row["topic_id"]), set())
         negative = raisers.get((row["touchpoint"], row["topic_id"], "negative"), set())
         if "revenue" in per_customer:
             matrix.at[i, "_revenue"] = float(
-                per_customer.loc[per_customer.index.isin(negative), "revenue"].sum())
+                per_customer.loc[_mask(per_customer.index, negative), "revenue"].sum())
         if conversion and row["touchpoint"] not in conversion:
-            matrix.at[i, "conversion_impact"] = _conversion_impact(per_customer, who,
-                                                                   row["touchpoint"])
+            if row["touchpoint"] not in masks:  # a touchpoint has several topics
+                masks[row["touchpoint"]] = _mask(per_customer.index,
+                                                 reached.get(row["touchpoint"], ()))
+            matrix.at[i, "conversion_impact"] = _conversion_impact(
+                per_customer, who, masks[row["touchpoint"]])
     if churn:
         _hazards(matrix, comments, events, churn, start_at)
     if "_revenue" in matrix:
@@ -257,8 +261,9 @@ def _raisers(comments: pd.DataFrame) -> dict[tuple, set]:
     return out
 
 
-def _customer_facts(events: Any, conversion: list[str]) -> pd.DataFrame:
-    """Per customer: revenue, converted, and the touchpoints they reached (as a set)."""
+def _customer_facts(events: Any, conversion: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Per customer: revenue and converted; and per touchpoint, the customers who reached it
+    (an array of ids: one vectorised lookup per matrix row, not a set per customer)."""
     import narwhals as nw
 
     lf = to_lazy(events)
@@ -269,17 +274,27 @@ def _customer_facts(events: Any, conversion: list[str]) -> pd.DataFrame:
         aggs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
     facts = lf.group_by("customer_id").agg(*aggs).collect().to_pandas()
     facts["customer_id"] = facts["customer_id"].astype(str)
-    reached = (lf.select(nw.col("customer_id"), tp.alias("touchpoint")).unique()
-               .collect().to_pandas())
-    reached["customer_id"] = reached["customer_id"].astype(str)
-    facts = facts.set_index("customer_id")
-    facts["reached"] = reached.groupby("customer_id")["touchpoint"].agg(frozenset)
-    return facts
+    pairs = (lf.select(nw.col("customer_id"), tp.alias("touchpoint")).unique()
+             .collect().to_pandas())
+    pairs["customer_id"] = pairs["customer_id"].astype(str)
+    reached = {str(t): part["customer_id"].to_numpy()
+               for t, part in pairs.groupby("touchpoint", sort=False)}
+    return facts.set_index("customer_id"), reached
 
 
-def _conversion_impact(facts: pd.DataFrame, who: set, touchpoint: str) -> float:
-    reached = facts["reached"].map(lambda s: isinstance(s, frozenset) and touchpoint in s)
-    raised = facts.index.isin(list(who))
+def _mask(index: pd.Index, ids: Any) -> np.ndarray:
+    """``index.isin(ids)`` for a unique index, through its cached hash table: one lookup per
+    id rather than a pass over a million customers per matrix row."""
+    found = index.get_indexer(pd.Index(list(ids), dtype=object))
+    mask = np.zeros(len(index), dtype=bool)
+    mask[found[found >= 0]] = True
+    return mask
+
+
+def _conversion_impact(facts: pd.DataFrame, who: set, reached: np.ndarray) -> float:
+    """Conversion of the raisers minus that of the others who reached the touchpoint
+    (``reached``: a mask over ``facts``)."""
+    raised = _mask(facts.index, who)
     a = facts.loc[raised, "converted"]
     b = facts.loc[reached & ~raised, "converted"]
     return float(a.mean() - b.mean()) if len(a) and len(b) else np.nan

@@ -17,7 +17,7 @@ from analysis.definitions import (
     present_touchpoints,
     resolve,
 )
-from analysis.frames import as_int, canonical
+from analysis.frames import as_int, canonical, materialize
 from analysis.journeys import NodeBy, check_touchpoints, journeys, totals
 from analysis.paths.sankey import check_anchors, check_max_steps
 from analysis.results import Coverage, Status, status_of
@@ -86,7 +86,9 @@ def common_paths(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
         collapse_repeats=collapse_repeats, max_steps=max_steps,
     )
-    grouped = _paths_by_customer(lf, steps, max_steps, conv, churned(lf, chrn, inactivity_days))
+    # One row per path, read twice below: computed once (a pass over every journey).
+    grouped = materialize(
+        _paths_by_customer(lf, steps, max_steps, conv, churned(lf, chrn, inactivity_days)))
     covered = as_int(grouped.select(nw.col("customers").sum()).collect().item())
     top = (
         grouped.sort(["customers", "path"], descending=[True, False])
@@ -188,10 +190,16 @@ def _definitions(
         if isinstance(given, str):
             raise ParameterError(f"{what}s must be a list, got the text {given!r}.",
                                  f"Write [{given!r}].")
-        if given:
-            check_touchpoints(lf, list(given), what)
-    if conversion is not None and churn is not None:
-        return tuple(conversion), tuple(churn)
-    present = present_touchpoints(lf)
+    # The touchpoints present are one scan of every event: read once for both checks and the
+    # guesses; check_touchpoints (which scans again) words the error when a name is unknown.
+    # (An ENUM or categorical touchpoint is checked against its categories, for free.)
+    free = bool(getattr(lf.collect_schema()["touchpoint"], "categories", None))
+    guessing = conversion is None or churn is None
+    present = present_touchpoints(lf) if guessing or (not free and (conversion or churn)) else []
+    for names, what in ((conversion, "conversion touchpoint"), (churn, "churn touchpoint")):
+        if names and (free or not set(map(str, names)) <= set(present)):
+            check_touchpoints(lf, list(names), what)
+    if not guessing:
+        return tuple(conversion), tuple(churn)  # type: ignore[arg-type]
     return (resolve(conversion, conversion_touchpoints, present),
             resolve(churn, churn_touchpoints, present))

@@ -10,7 +10,7 @@ through Narwhals; pandas gets aggregates only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,11 +24,10 @@ from analysis.frames import (
     as_int,
     canonical,
     materialize,
-    naive_utc,
     seconds_between,
     to_pandas,
 )
-from analysis.journeys import check_touchpoints, order_columns, ordered_window
+from analysis.journeys import check_touchpoints, order_columns, ordered_window, uses_precomputed
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status
@@ -39,6 +38,7 @@ from analysis.touchpoints.exposures import (
     churn_hazards,
     conversion_hazards,
 )
+from analysis.touchpoints.trend import TREND_COLUMNS, reach_trend, trend_events
 
 #: Break: HR ≥ this, CI above 1 (BH over the touchpoints); or negative share's Wilson low ≥
 #: BREAK_NEGATIVE_LOW over ≥ MIN_RATED rated answers.
@@ -53,9 +53,6 @@ MIN_LIFT = 0.05
 #: Make: a Markov share ≥ the larger of MAKE_MIN_SHARE and MAKE_SHARE_FACTOR × an equal share
 #: (capped at MAKE_MAX_SHARE, so one or two credited touchpoints can still qualify).
 MAKE_MIN_SHARE, MAKE_SHARE_FACTOR, MAKE_MAX_SHARE = 0.10, 2.0, 0.5
-#: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
-FADING_DROP = -0.30
-FADING_MIN_CUSTOMERS = 20
 ROLES: tuple[str, ...] = ("break", "make", "neutral")
 COLUMNS: tuple[str, ...] = (
     "touchpoint", "channels", "customers", "reach", "touched_before_conversion",
@@ -64,7 +61,6 @@ COLUMNS: tuple[str, ...] = (
     "churn_hazard_ratio", "hr_ci_low", "hr_ci_high", "hr_p_value", "feedback", "mean_score",
     "negative_share", "negative_ci_low", "median_seconds_to_next", "reach_trend", "fading",
     "role", "role_reason")
-TREND_COLUMNS: tuple[str, ...] = ("touchpoint", "period", "customers", "active", "reach")
 
 
 @dataclass(frozen=True)
@@ -88,6 +84,19 @@ def scorecard(events: Any, feedback: Any = None, *, conversion: Sequence[str] | 
               churn: Sequence[str] | None = None) -> pd.DataFrame:
     """The table of :func:`touchpoint_scorecard` (the public API of DESIGN.md)."""
     return touchpoint_scorecard(events, feedback, conversion=conversion, churn=churn).table
+
+
+def with_reach_trend(card: Scorecard, events: Any, *, period: stats.Period = "month",
+                     periods: int = 6) -> Scorecard:
+    """``card`` (a :func:`touchpoint_scorecard` of ``events``) with its reach trend over
+    other periods: what ``touchpoint_scorecard(..., period=, periods=)`` gives, recomputing
+    only the trend (roles do not depend on it)."""
+    period = stats.check_period(period)
+    _check_periods(periods)
+    trend, facts = reach_trend(trend_events(canonical(events, "events")), period, periods)
+    table = card.table.drop(columns=["reach_trend", "fading"]).join(facts, on="touchpoint")
+    table["fading"] = table["fading"].astype("boolean").fillna(False).astype(bool)
+    return replace(card, table=table[list(COLUMNS)], trend=trend)
 
 
 def touchpoint_scorecard(
@@ -144,9 +153,7 @@ def touchpoint_scorecard(
         ``periods``, ``period``, ``alpha`` or ``tolerance``; missing required columns.
     """
     alpha, period = stats.check_alpha(alpha), stats.check_period(period)
-    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 2:
-        raise ParameterError(f"periods must be a whole number of at least 2, got {periods!r}.",
-                             "Pass e.g. periods=6 (the last six months).")
+    _check_periods(periods)
     lf = canonical(events, "events")
     conv, churn_names, starts = (_names(v, w) for v, w in (
         (conversion, "conversion"), (churn, "churn"), (start_at, "start_at")))
@@ -168,7 +175,7 @@ def touchpoint_scorecard(
     table = table.join(conversion_hazards(ev, firsts, reached, conv)).join(
         churn_hazards(lf, ev, firsts, reached, churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
-    trend, fading = _trend(ev, period, periods)
+    trend, fading = reach_trend(ev, period, periods)
     table = table.join(fading).assign(  # BH over the touchpoints; NaN (not estimated) stays
         _hr_adjusted=stats.adjust_p_values(table["hr_p_value"].to_numpy(), "fdr_bh"),
         _conv_adjusted=stats.adjust_p_values(table["conv_hr_p_value"].to_numpy(), "fdr_bh"))
@@ -179,6 +186,12 @@ def touchpoint_scorecard(
     status, message = _status(table, conv, churn_names, converters, customers)
     return Scorecard(_roles(table, alpha, share), trend, _rule(alpha, credited, share),
                      customers, converters, status, message)
+
+
+def _check_periods(periods: Any) -> None:
+    if isinstance(periods, bool) or not isinstance(periods, int) or periods < 2:
+        raise ParameterError(f"periods must be a whole number of at least 2, got {periods!r}.",
+                             "Pass e.g. periods=6 (the last six months).")
 
 
 def _names(value: Sequence[str] | None, what: str) -> list[str]:
@@ -195,10 +208,17 @@ def _events(lf: nw.LazyFrame, conversion: list[str]) -> nw.LazyFrame:
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
     channel = [nw.col("channel").cast(nw.String).alias("_channel")] if "channel" in names else []
+    fast = uses_precomputed(lf)
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
+    # Precomputed steps also count events without a time (first in journey order): _pos
+    # is only compared within a customer, so that constant shift does not matter.
+    known = [nw.col("_step").alias("_pos"),
+             nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
+             .alias("next_timestamp")] if fast else []
     lf = lf.select("customer_id", *dict.fromkeys([*order, "touchpoint"]),
-                   nw.col("touchpoint").cast(nw.String).alias("_tp"), *channel)
-    lf = ordered_window(lf, order, step="_pos", following=["timestamp"])
+                   nw.col("touchpoint").cast(nw.String).alias("_tp"), *channel, *known)
+    if not fast:
+        lf = ordered_window(lf, order, step="_pos", following=["timestamp"])
     hit = nw.col("_tp").is_in(conversion or [""]) & nw.lit(bool(conversion))
     lf = lf.with_columns(nw.when(hit).then(nw.col("_pos")).min().over("customer_id")
                          .alias("_conv_pos"))
@@ -288,35 +308,6 @@ def _feedback_terms(feedback: Any, lf: nw.LazyFrame, tolerance: timedelta | None
     out["negative_share"] = out["_neg"] / out["_rated"].where(out["_rated"] > 0)
     out["negative_ci_low"] = stats.wilson_interval(out.pop("_neg"), out["_rated"])[0]
     return out
-
-
-def _trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reach per touchpoint in the last ``periods`` periods with events; reach_trend, fading."""
-    keyed = ev.with_columns(stats.period_key("timestamp", period, ev).alias("_period"))
-    active = to_pandas(keyed.group_by("_period").agg(
-        nw.col("customer_id").n_unique().alias("active"))).sort_values("_period")
-    recent, half = active["_period"].iloc[-periods:], min(periods, len(active)) // 2
-    # Plain Python values (datetime, int, float), which every engine compares with.
-    keys = [v.to_pydatetime() for v in recent] if recent.dtype.kind == "M" else recent.tolist()
-    lo, hi = keys[0], keys[max(half - 1, 0)]
-    per = to_pandas(keyed.filter(nw.col("_period") >= lo).group_by("_tp", "_period").agg(
-        nw.col("customer_id").n_unique().alias("customers")))
-    grid = pd.MultiIndex.from_product([sorted(per["_tp"].unique()), keys],
-                                      names=["_tp", "_period"])
-    trend = (per.set_index(["_tp", "_period"])["customers"].reindex(grid, fill_value=0)
-             .reset_index().merge(active, on="_period"))
-    trend["reach"] = trend["customers"] / trend["active"]
-    wide = trend.pivot(index="_tp", columns="_period", values="reach")[keys]
-    early = wide.iloc[:, :half].mean(axis=1).where(lambda m: m > 0) if half else np.nan
-    change = (wide.iloc[:, len(keys) - half:].mean(axis=1) / early - 1).rename("reach_trend")
-    seen = to_pandas(keyed.filter(nw.col("_period") >= lo, nw.col("_period") <= hi)
-                     .group_by("_tp").agg(nw.col("customer_id").n_unique().alias("_n")))
-    seen = seen.set_index("_tp")["_n"].reindex(change.index).fillna(0)
-    fading = (change <= FADING_DROP) & (seen >= FADING_MIN_CUSTOMERS) & bool(half)
-    trend["period"] = naive_utc(stats.period_start(trend["_period"], period)).to_numpy()
-    trend = trend.rename(columns={"_tp": "touchpoint"})[list(TREND_COLUMNS)]
-    facts = pd.DataFrame({"reach_trend": change, "fading": fading}).rename_axis("touchpoint")
-    return trend.astype({"customers": "int64", "active": "int64"}), facts
 
 
 def _reasons(r: pd.Series, alpha: float, share: float) -> tuple[list[str], list[str]]:

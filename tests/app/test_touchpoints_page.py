@@ -88,6 +88,16 @@ def test_changing_attribution_does_not_rescore(workspace_path, monkeypatch):
     assert qp(at, "lb") == ["14"]
 
 
+def test_changing_the_reach_trend_recounts_reach_only(workspace_path, monkeypatch):
+    calls = count_calls(monkeypatch, ui_touchpoints,
+                        ["touchpoint_scorecard", "with_reach_trend"])
+    at = open_page(PAGE)
+    at.selectbox(key="t_per").set_value("week").run()
+    assert not _errors(at)
+    assert (calls["touchpoint_scorecard"], calls["with_reach_trend"]) == (1, 1)
+    assert qp(at, "per") == ["week"]
+
+
 def test_without_conversion_the_page_asks_for_it(workspace_path):
     dataset = qp(open_page(PAGE), "dataset")
     at = open_page(PAGE, dataset=dataset, d="1")  # definitions in the link: nothing defined
