@@ -157,20 +157,23 @@ def with_enums(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, key
     exprs = []
     for column in rel.columns:
         expr = duckdb.ColumnExpression(column)
-        if column in present:
-            expr = expr.cast(_enum_type(con, rel, column, f"enum_{column}_{key}"))
-        exprs.append(expr.alias(column))
+        enum = _enum_type(con, rel, column, f"enum_{column}_{key}") if column in present \
+            else None
+        exprs.append((expr if enum is None else expr.cast(enum)).alias(column))
     return rel.select(*exprs)
 
 
 def _enum_type(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, column: str,
-               name: str) -> duckdb.DuckDBPyType:
+               name: str) -> duckdb.DuckDBPyType | None:
+    """The ENUM type of the column's values; None when it has none (an ENUM needs one)."""
     try:
         return con.type(name)
     except duckdb.CatalogException:
         pass
     values = rel.select(duckdb.ColumnExpression(column).alias("v")).filter(
         duckdb.ColumnExpression("v").isnotnull()).distinct().order("v")
+    if not values.limit(1).fetchall():
+        return None
     view = f"{name}_values"
     try:
         con.register(view, values)
