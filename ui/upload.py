@@ -190,7 +190,8 @@ def mapping_form(ctx: Context, df: pd.DataFrame, kind: str, digest: str, filenam
                                              and target in ("text", "score") else ""),
             )
             chosen[target] = None if pick == NOT_MAPPED else pick
-        submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
+        submitted = st.form_submit_button("Import" if register is None else "Register in place",
+                                          type="primary", icon=":material/upload:")
     if submitted and register is not None:
         register(chosen, name, link)
     elif submitted:

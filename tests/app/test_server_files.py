@@ -60,7 +60,7 @@ def test_a_folder_is_registered_in_place_with_the_chosen_mapping(workspace_path,
     assert not at.exception and not at.error
     # The guessed mapping finds user -> customer_id and action -> touchpoint by itself.
     next(t for t in at.text_input if t.label == "Dataset name").set_value("Lake events")
-    next(b for b in at.button if b.label == "Import").click().run()
+    next(b for b in at.button if b.label == "Register in place").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     with Workspace(workspace_path, read_only=True) as ws:
         info = next(d for d in ws.datasets() if d.name == "Lake events")
