@@ -344,7 +344,7 @@ def benchmark(args: argparse.Namespace) -> dict:
                     "env": {k: v for k, v in os.environ.items() if k.startswith("STREAMLIT_")}}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        server = Server(Path(tmp) / "ws.duckdb")
+        server = Server(Path(tmp) / "workspace")
         try:
             server.start()
             seed = new_tab(browser, server).measure(None, TITLES["Home"], timeout_ms=600_000)

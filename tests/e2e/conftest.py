@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """``streamlit run app.py`` on a free port over its own workspace file; restartable."""
+    """``streamlit run app.py`` on a free port over its own workspace directory; restartable."""
 
     def __init__(self, workspace: Path) -> None:
         self.port = _free_port()
@@ -74,7 +74,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("e2e") / "workspace.duckdb")
+    srv = Server(tmp_path_factory.mktemp("e2e") / "workspace")
     srv.start()
     yield srv
     srv.stop()
