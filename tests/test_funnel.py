@@ -250,3 +250,32 @@ def test_drop_off_accounts_for_everyone_who_left():
     assert result.dropped == out["customers"].iloc[0] - out["customers"].iloc[1]
     assert result.continued == out["customers"].iloc[1]
     assert table["share"].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("mode", funnel.MODES)
+def test_step_times_twins_match_the_direct_calls(mode):
+    ev = demo.load().events
+    steps = ["Product page", ["Add to cart", "Chat with advisor"], "Purchase"]
+    kw = {"mode": mode, "window": timedelta(days=3)}
+    times = funnel.step_times(ev, steps, by="segment", **kw)
+    pd.testing.assert_frame_equal(funnel.funnel_from_times(times, steps, by="segment"),
+                                  funnel.funnel(ev, steps, by="segment", **kw))
+    direct, shared = funnel.time_to_convert(ev, steps, **kw), funnel.time_to_convert_from_times(
+        times, steps)
+    pd.testing.assert_frame_equal(shared.summary, direct.summary)
+    pd.testing.assert_frame_equal(shared.histogram, direct.histogram)
+    pd.testing.assert_frame_equal(funnel.funnel_over_time_from_times(times, steps, period="week"),
+                                  funnel.funnel_over_time(ev, steps, period="week", **kw))
+
+
+def test_step_times_twins_when_nobody_starts():
+    kept = HAND[HAND["touchpoint"] != "A"].astype(
+        {"touchpoint": pd.CategoricalDtype(["A", "B", "C", "X"])})
+    times = funnel.step_times(kept, ["A", "B"])
+    assert len(times) == 0
+    pd.testing.assert_frame_equal(funnel.funnel_from_times(times, ["A", "B"]),
+                                  funnel.funnel(kept, ["A", "B"]))
+    shared = funnel.time_to_convert_from_times(times, ["A", "B"])
+    assert (shared.status, shared.summary["customers"].tolist()) == ("empty", [0])
+    pd.testing.assert_frame_equal(funnel.funnel_over_time_from_times(times, ["A", "B"]),
+                                  funnel.funnel_over_time(kept, ["A", "B"]))

@@ -134,16 +134,26 @@ def _missing_definition(ctx: Context, step_col: str) -> None:
                                     reason="to open the funnel on the stages in that order")
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Following customers through the steps…")
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Following customers through the steps…")
+def step_times(path: str, events_id: str, filters: Filters, s: FunnelSettings):
+    """Each customer's step times: the one costly computation behind the funnel, its timing
+    and its cohorts, which only aggregate it (a small table: no ids, one row a customer)."""
+    return funnel.step_times(data.events_frame(path, events_id, filters), s.step_list,
+                             window=s.window, by=s.by, mode=s.mode, step_col=s.step_col)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def funnel_table(path: str, events_id: str, filters: Filters, s: FunnelSettings):
-    return funnel.funnel(data.events_frame(path, events_id, filters), s.step_list,
-                         window=s.window, by=s.by, mode=s.mode, step_col=s.step_col)
+    return funnel.funnel_from_times(step_times(path, events_id, filters, s), s.step_list,
+                                    by=s.by)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Timing each step…")
-def timing(path: str, events_id: str, filters: Filters, s: FunnelSettings):
-    return funnel.time_to_convert(data.events_frame(path, events_id, filters), s.step_list,
-                                  window=s.window, mode=s.mode, step_col=s.step_col)
+# Timing and cohorts ignore the breakdown: keyed without it (``s.unbroken``; Streamlit does
+# not hash ``_by``), they aggregate the step times the funnel already computed with it.
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def timing(path: str, events_id: str, filters: Filters, s: FunnelSettings, _by: str | None):
+    times = step_times(path, events_id, filters, replace(s, by=_by))
+    return funnel.time_to_convert_from_times(times, s.step_list)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Finding where they went…")
@@ -160,11 +170,11 @@ def drop_off_feedback(path: str, events_id: str, feedback_id: str, filters: Filt
                                     step_col=s.step_col)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Building cohorts…")
-def over_time(path: str, events_id: str, filters: Filters, s: FunnelSettings, period: str):
-    return funnel.funnel_over_time(data.events_frame(path, events_id, filters), s.step_list,
-                                   period=period, window=s.window, mode=s.mode,
-                                   step_col=s.step_col)
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def over_time(path: str, events_id: str, filters: Filters, s: FunnelSettings, period: str,
+              _by: str | None):
+    times = step_times(path, events_id, filters, replace(s, by=_by))
+    return funnel.funnel_over_time_from_times(times, s.step_list, period=period)
 
 
 FUNNEL_LABELS = {
@@ -208,7 +218,7 @@ def render_funnel(ctx: Context, s: FunnelSettings) -> None:
 
 
 def render_timing(ctx: Context, s: FunnelSettings) -> None:
-    result = timing(ctx.path, ctx.events.id, ctx.filters, s.unbroken)
+    result = timing(ctx.path, ctx.events.id, ctx.filters, s.unbroken, s.by)
     if result.status != "ok":
         st.info(result.message)
         return
@@ -266,7 +276,7 @@ def render_over_time(ctx: Context, s: FunnelSettings) -> str:
     wanted = (ctx.url.get("per") or ["month"])[0]
     st.session_state.setdefault("f_period", wanted if wanted in ("month", "week") else "month")
     period = st.radio("Cohorts by", ["month", "week"], horizontal=True, key="f_period")
-    table = over_time(ctx.path, ctx.events.id, ctx.filters, s.unbroken, period)
+    table = over_time(ctx.path, ctx.events.id, ctx.filters, s.unbroken, period, s.by)
     if table.empty:
         st.info("No cohort to show.")
         return period

@@ -15,9 +15,12 @@ from analysis.funnel.details import (
     drop_off,
     drop_off_feedback,
     funnel_over_time,
+    funnel_over_time_from_times,
     time_to_convert,
+    time_to_convert_from_times,
 )
-from analysis.funnel.table import COLUMNS, MIN_GROUP, funnel
+from analysis.funnel.table import COLUMNS, MIN_GROUP, funnel, funnel_from_times
+from analysis.funnel.times import step_times
 
 __all__ = [
     "COLUMNS",
@@ -36,8 +39,12 @@ __all__ = [
     "drop_off",
     "drop_off_feedback",
     "funnel",
+    "funnel_from_times",
     "funnel_over_time",
+    "funnel_over_time_from_times",
     "step_label",
     "step_sets",
+    "step_times",
     "time_to_convert",
+    "time_to_convert_from_times",
 ]

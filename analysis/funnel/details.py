@@ -14,7 +14,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import as_int, canonical, seconds_between
+from analysis.frames import as_int, canonical, materialize, seconds_between, to_lazy
 from analysis.funnel.core import Mode, Steps, check_funnel, customer_steps, step_label, step_sets
 from analysis.journeys import order_columns, ordered_window, uses_precomputed
 from analysis.results import Status
@@ -90,7 +90,18 @@ def time_to_convert(
 ) -> TimeToConvert:
     """How long each step takes, for the customers who make it (see :class:`TimeToConvert`)."""
     lf, sets = _prepared(events, steps, window=window, mode=mode, step_col=step_col)
-    per = customer_steps(lf, sets, window=window, mode=mode, step_col=step_col)
+    # Read once for the summary and once per step for the histogram: computed once.
+    per = materialize(customer_steps(lf, sets, window=window, mode=mode, step_col=step_col))
+    return _time_to_convert(per, sets)
+
+
+def time_to_convert_from_times(times: pd.DataFrame, steps: Steps) -> TimeToConvert:
+    """:func:`time_to_convert` from :func:`analysis.funnel.step_times` computed with the
+    same steps, window and mode (any ``by``: the groups are ignored)."""
+    return _time_to_convert(to_lazy(times), step_sets(steps))
+
+
+def _time_to_convert(per: nw.LazyFrame, sets: list[tuple[str, ...]]) -> TimeToConvert:
     aggs = []
     for i in range(1, len(sets)):
         hit = ~nw.col(f"_t{i}").is_null()
@@ -162,8 +173,9 @@ def drop_off(
     """
     lf, sets = _prepared(events, steps, window=window, mode=mode, step_col=step_col)
     k = _check_step_index(step_index, sets)
-    per = customer_steps(lf, sets, window=window, mode=mode, step_col=step_col,
-                         full_positions=True)
+    # Read twice (the counts, the drop-offs' next events): computed once.
+    per = materialize(customer_steps(lf, sets, window=window, mode=mode, step_col=step_col,
+                                     full_positions=True))
     stopped = ~nw.col(f"_t{k}").is_null() & nw.col(f"_t{k + 1}").is_null()
     dropped = per.filter(stopped).select("customer_id", (nw.col(f"_f{k}") + 1).alias("_next"))
     counts = per.select(
@@ -304,6 +316,18 @@ def funnel_over_time(
     check_period(period)
     lf, sets = _prepared(events, steps, window=window, mode=mode, step_col=step_col)
     per = customer_steps(lf, sets, window=window, mode=mode, step_col=step_col)
+    return _over_time(per, sets, period)
+
+
+def funnel_over_time_from_times(times: pd.DataFrame, steps: Steps, *,
+                                period: Period = "month") -> pd.DataFrame:
+    """:func:`funnel_over_time` from :func:`analysis.funnel.step_times` computed with the
+    same steps, window and mode (any ``by``: the groups are ignored)."""
+    check_period(period)
+    return _over_time(to_lazy(times), step_sets(steps), period)
+
+
+def _over_time(per: nw.LazyFrame, sets: list[tuple[str, ...]], period: Period) -> pd.DataFrame:
     wide = (
         per.with_columns(period_key("_t0", period, per).alias("period"))
         .group_by("period")

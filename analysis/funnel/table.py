@@ -9,7 +9,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical, seconds_between
+from analysis.frames import canonical, seconds_between, to_lazy
 from analysis.funnel.core import Mode, Steps, check_funnel, customer_steps, step_label, step_sets
 from analysis.stats import adjust_p_values, contingency_test, wilson_interval
 
@@ -72,6 +72,13 @@ def funnel(
     check_funnel(lf, sets, window=window, by=by, mode=mode, step_col=step_col)
     per = customer_steps(lf, sets, window=window, by=by, mode=mode, step_col=step_col)
     return _assemble(_summarise(per, len(sets)), sets, by)
+
+
+def funnel_from_times(times: pd.DataFrame, steps: Steps, *, by: str | None = None):
+    """:func:`funnel` from :func:`analysis.funnel.step_times` computed with the same steps
+    and ``by`` (the same table, without following the customers again)."""
+    sets = step_sets(steps)
+    return _assemble(_summarise(to_lazy(times), len(sets)), sets, by)
 
 
 def _summarise(per: nw.LazyFrame, k: int) -> pd.DataFrame:
