@@ -86,3 +86,38 @@ def test_bad_input_raises(events):
     with pytest.raises(MissingColumnError):
         journey_covariates(events, feedback=pd.DataFrame({"timestamp": events["timestamp"],
                                                           "score": 1.0}))
+
+
+def _reference(events: pd.DataFrame, top: int, exclude: list[str],
+               feedback: pd.DataFrame) -> pd.DataFrame:
+    """journey_covariates in plain pandas, for events in file order (event_seq)."""
+    ev = events.sort_values(["timestamp", "event_seq"], kind="stable")
+    by = ev.groupby("customer_id")
+    out = pd.DataFrame({"first_touchpoint": by["touchpoint"].first(),
+                        "first_channel": by["channel"].first(),
+                        "n_channels": by["channel"].nunique()})
+    for column in ("segment", "persona", "region", "variant"):
+        out[column] = by[column].first()  # first() skips missing values
+    reach = ev.groupby("touchpoint")["customer_id"].nunique()
+    reach = reach[~reach.index.isin(exclude) & (reach < ev["customer_id"].nunique())]
+    ranked = sorted(reach.items(), key=lambda item: (-item[1], item[0]))[:top]
+    for name, _ in ranked:
+        out[f"touched: {name}"] = (ev["touchpoint"] == name).groupby(
+            ev["customer_id"]).max().astype("int64")
+    out["mean_score"] = feedback.groupby("customer_id")["score"].mean()
+    return out.rename_axis("customer_id").reset_index()
+
+
+@pytest.mark.parametrize("top, exclude", [(10, []), (4, ["Cancel subscription"])])
+def test_demo_matches_a_pandas_reference(top, exclude):
+    from analysis import demo
+
+    data = demo.generate(n_customers=400)
+    events = data.events.assign(event_seq=range(len(data.events)))
+    # Attributes known only from some events: the first non-missing one counts.
+    events.loc[events.index % 3 == 0, ["segment", "channel"]] = None
+    expected = _reference(events, top, exclude, data.feedback)
+    for frame in (events, duckdb.connect().from_df(events)):
+        out = journey_covariates(frame, top_touchpoints=top, exclude=exclude,
+                                 feedback=data.feedback)
+        pd.testing.assert_frame_equal(out, expected, check_dtype=False)

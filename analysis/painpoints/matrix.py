@@ -25,7 +25,7 @@ from analysis.painpoints.topics import Topics, discover_topics, topics_from_cate
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError
 from analysis.stats import wilson_interval
-from analysis.survival import churn_table
+from analysis.survival import customer_lifetimes, from_first
 from analysis.survival.exposure import exposure_hazard
 
 UNLINKED = "(unlinked)"
@@ -305,7 +305,9 @@ def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: l
     """Each row's churn hazard ratio: customers count as exposed from their first comment on
     the topic at the touchpoint (a time-varying covariate, so the time they had to survive
     before complaining is not credited to the complaint)."""
-    table = churn_table(events, churn_touchpoints=churn, start_at=start_at)
+    # survival.churn_table's lifetimes without its journey covariates, unused here.
+    table = customer_lifetimes(from_first(events, start_at) if start_at else events,
+                               churn_touchpoints=churn)
     if table.empty or table["churned"].sum() == 0 or "timestamp" not in comments:
         return
     table = table.assign(customer_id=table["customer_id"].astype(str))
