@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from analysis import ingest
 from analysis.schema import AnalysisError, UnknownDatasetError
 from analysis.store import Workspace, WorkspaceError, validate_id
+from tests.workspace_scripts import hanging_import
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,25 +148,7 @@ def test_killed_import_leaves_no_half_dataset(tmp_path):
     path = tmp_path / "w.duckdb"
     with Workspace(path) as workspace:
         workspace.import_result(_prepared(), name="before")
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
-        import pandas as pd
-        from analysis import ingest
-        from analysis.store import Workspace
-        n = 200_000
-        df = pd.DataFrame({{"user": [f"u{{i % 5000}}" for i in range(n)],
-                           "ts": ["2024-01-01T00:00:00"] * n, "page": ["p"] * n}})
-        result = ingest.prepare(df, ingest.guess_mapping(df, "events"), "events")
-        ws = Workspace({str(path)!r})
-        def hang():
-            print("INSIDE", flush=True)
-            time.sleep(60)
-        ws._before_commit = hang
-        ws.import_result(result, name="half")
-        """
-    )
+    script = hanging_import(path, 200_000, 5000)
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT
     )

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ import pytest
 
 from analysis import ingest
 from analysis.store import Workspace, WorkspaceError
+from tests.workspace_scripts import hanging_import
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,22 +113,7 @@ def test_an_import_killed_mid_write_is_never_seen(tmp_path):
     path = tmp_path / "ws"
     with Workspace(path) as ws:
         ws.import_result(_events(), name="before")
-    script = textwrap.dedent(f"""
-        import time
-        from analysis import ingest
-        from analysis.store import Workspace
-        import pandas as pd
-        n = 100_000
-        df = pd.DataFrame({{"user": [f"u{{i % 500}}" for i in range(n)],
-                           "ts": ["2024-01-01T00:00:00"] * n, "page": ["p"] * n}})
-        result = ingest.prepare(df, ingest.guess_mapping(df, "events"), "events")
-        ws = Workspace({str(path)!r})
-        def hang():
-            print("INSIDE", flush=True)
-            time.sleep(60)
-        ws._before_commit = hang
-        ws.import_result(result, name="half")
-    """)
+    script = hanging_import(path, 100_000, 500)
     reader = Workspace(path, read_only=True)
     proc = _python(script)
     try:
