@@ -121,3 +121,12 @@ def test_demo_matches_a_pandas_reference(top, exclude):
         out = journey_covariates(frame, top_touchpoints=top, exclude=exclude,
                                  feedback=data.feedback)
         pd.testing.assert_frame_equal(out, expected, check_dtype=False)
+
+
+def test_spark_input_agrees(spark, events, feedback):
+    # Spark has no grouped ordered first(): it takes the window-and-join route.
+    expected = journey_covariates(events.assign(event_seq=range(len(events))),
+                                  top_touchpoints=3, feedback=feedback)
+    sdf = spark.createDataFrame(events.assign(event_seq=range(len(events))))
+    out = journey_covariates(sdf, top_touchpoints=3, feedback=feedback)
+    pd.testing.assert_frame_equal(out, expected)

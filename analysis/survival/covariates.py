@@ -19,6 +19,8 @@ from analysis.schema import CANONICAL, EVENT_SEQ, ParameterError
 
 TOUCHED_PREFIX = "touched: "
 _KEY = "_order_key"
+#: Engines whose grouped ``first(order_by=...)`` Narwhals supports.
+_ORDERED_FIRST = (nw.Implementation.DUCKDB, nw.Implementation.POLARS)
 
 
 def journey_covariates(
@@ -64,7 +66,7 @@ def journey_covariates(
     attributes = _attribute_columns(lf)
     firsts = {"touchpoint": "first_touchpoint"}
     leading = ["customer_id", "first_touchpoint"]
-    aggregates = {}
+    aggregates: dict[str, nw.Expr] = {}
     if "channel" in names:
         firsts["channel"] = "first_channel"
         aggregates["n_channels"] = _channel_count()
@@ -86,19 +88,36 @@ def _per_customer(lf: nw.LazyFrame, firsts: dict[str, str], aggregates: dict[str
     """One row per customer: the first non-missing value of each column of ``firsts`` (named
     by its value) in journey order, then ``aggregates`` (named by their key), in one grouped
     pass (a window and a join per column took most of the time at a million customers)."""
-    missing = {column: f"_missing{i}" for i, column in enumerate(firsts)}
-    # Events with a value and an order come first; a customer with none gets no value.
-    lf = lf.with_columns(*[(nw.col(column).is_null() | nw.col(_KEY).is_null()).alias(flag)
-                           for column, flag in missing.items()])
-    table = lf.group_by("customer_id").agg(
-        *[nw.when(~nw.col(flag)).then(nw.col(column).cast(nw.String))
-          .first(order_by=[flag, _KEY]).alias(firsts[column])
-          for column, flag in missing.items()],
-        *[expr.alias(name) for name, expr in aggregates.items()])
+    named = [expr.alias(name) for name, expr in aggregates.items()]
+    if lf.implementation in _ORDERED_FIRST:
+        missing = {column: f"_missing{i}" for i, column in enumerate(firsts)}
+        # Events with a value and an order come first; a customer with none gets no value.
+        lf = lf.with_columns(*[(nw.col(column).is_null() | nw.col(_KEY).is_null()).alias(flag)
+                               for column, flag in missing.items()])
+        table = lf.group_by("customer_id").agg(
+            *[nw.when(~nw.col(flag)).then(nw.col(column).cast(nw.String))
+              .first(order_by=[flag, _KEY]).alias(firsts[column])
+              for column, flag in missing.items()], *named)
+    else:  # no ordered first (PySpark): a window and a join per column
+        table = lf.select("customer_id").unique()
+        for column, alias in firsts.items():
+            table = table.join(_first_value(lf, column, alias), on="customer_id", how="left")
+        if named:
+            table = table.join(lf.group_by("customer_id").agg(*named), on="customer_id",
+                               how="left")
     out = table.collect().to_pandas()
     if "n_channels" in out:
         out["n_channels"] = out["n_channels"].fillna(0).astype("int64")
     return out
+
+
+def _first_value(lf: nw.LazyFrame, column: str, alias: str) -> nw.LazyFrame:
+    """customer_id and the value of ``column`` at the customer's first event that has one."""
+    present = lf.filter(~nw.col(column).is_null())
+    first = nw.col(_KEY).min().over("customer_id")
+    return (present.with_columns(first.alias("_first"))
+            .filter(nw.col(_KEY) == nw.col("_first"))
+            .select("customer_id", nw.col(column).cast(nw.String).alias(alias)))
 
 
 def _channel_count() -> nw.Expr:
