@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from analysis import demo, overview
 from analysis.experiments import compare, kpis, words
-from analysis.schema import MissingColumnError, ParameterError, UnknownValueError
+from analysis.schema import AnalysisError, MissingColumnError, ParameterError, UnknownValueError
 
 T0 = datetime(2025, 1, 1)
 
@@ -190,6 +190,31 @@ def test_segments_add_rows_and_every_p_is_adjusted_together(demo_units):
     from analysis.stats import adjust_p_values
     np.testing.assert_allclose(e.table["p_adjusted"],
                                adjust_p_values(e.table["p_value"].to_numpy(), "fdr_bh"))
+
+
+@pytest.mark.parametrize("correction", ["fdr_bh", "bonferroni", "holm"])
+def test_a_new_correction_equals_testing_again(demo_units, correction):
+    """The page caches the tests and re-adjusts their p-values when only the correction
+    changes: the result is the one a full run with that correction gives, for every design."""
+    catalog = kpis.kpi_catalog()
+    treated = demo_units["region"] == demo.TREATED_REGION
+    designs = [
+        lambda c: compare.ab_effects(demo_units, ["converted", "revenue"], catalog,
+                                     variant="variant", segment="region", correction=c),
+        lambda c: compare.before_after_effects(demo_units, ["converted", "revenue"], catalog,
+                                               change=demo.CHANGE_DATE, correction=c),
+        lambda c: compare.did_effects(demo_units, ["converted"], catalog, treated=treated,
+                                      change=demo.CHANGE_DATE, correction=c,
+                                      segment="variant"),
+    ]
+    for design in designs:
+        direct = design(correction)
+        again = compare.with_correction(design("holm"), correction)
+        pd.testing.assert_frame_equal(again.table, direct.table)
+        assert (again.warnings, again.status, again.message) == (
+            direct.warnings, direct.status, direct.message)
+    with pytest.raises(AnalysisError):
+        compare.with_correction(direct, "sidak-ish")
 
 
 def test_cuped_with_pre_period_reduces_variance():

@@ -166,9 +166,17 @@ def outcome_kpis(ctx: Context, s: ExperimentSettings) -> list[str]:
     return _available(ctx.path, ctx.events.id, fb, *_population(ctx.filters, s, _side(s)))
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner="Testing every KPI…")
 def effects(path: str, events_id: str, feedback_id: str | None, filters: Filters,
             s: ExperimentSettings) -> compare.Effects:
+    """Every KPI tested, cached without the multiple-testing correction: a new correction
+    re-adjusts the p-values and runs no test again."""
+    tested = _effects(path, events_id, feedback_id, filters, replace(s, correction="holm"))
+    return tested if s.correction == "holm" else compare.with_correction(tested, s.correction)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Testing every KPI…")
+def _effects(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+             s: ExperimentSettings) -> compare.Effects:
     catalog = s.catalog()
     if s.mode == "ab":
         table = units(path, events_id, feedback_id, filters, s, "post" if s.change else "all")

@@ -13,6 +13,7 @@ from analysis.experiments.compare import (
     ab_effects,
     before_after_effects,
     did_effects,
+    with_correction,
 )
 from analysis.experiments.did import DiDResult, customer_periods, diff_in_diff
 from analysis.experiments.event_study import EventStudyResult, event_study
@@ -41,4 +42,5 @@ __all__ = [
     "feedback_kpis_per_customer",
     "kpi_catalog",
     "kpi_summary",
+    "with_correction",
 ]

@@ -16,7 +16,7 @@ variants and segments in the table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -261,6 +261,15 @@ def _display(raw: pd.DataFrame, catalog: dict[str, KPI], correction: str) -> pd.
     out["unit"] = raw["metric"].map(lambda k: catalog[k].diff_unit)
     out["higher_is_better"] = raw["metric"].map(lambda k: catalog[k].higher_is_better)
     return out[list(EFFECT_COLUMNS)].reset_index(drop=True)
+
+
+def with_correction(effects: Effects, correction: str) -> Effects:
+    """``effects`` with ``p_adjusted`` recomputed for another correction over the whole table
+    (the same adjustment the ``*_effects`` functions make; nothing else depends on it)."""
+    check_correction(correction)
+    table = effects.table.assign(
+        p_adjusted=adjust_p_values(effects.table["p_value"].to_numpy(dtype=float), correction))
+    return replace(effects, table=table)
 
 
 def _status(table: pd.DataFrame) -> tuple[Status, str]:
