@@ -26,7 +26,7 @@ from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError
 from analysis.stats import wilson_interval
 from analysis.survival import customer_lifetimes, from_first
-from analysis.survival.exposure import exposure_hazard
+from analysis.survival.exposure import exposure_hazards
 
 UNLINKED = "(unlinked)"
 #: Rows whose topic was raised by fewer customers get no hazard ratio (too few to fit).
@@ -317,14 +317,18 @@ def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: l
     firsts = said.groupby(["touchpoint", "topic_id", "customer_id"], dropna=False)[
         "timestamp"].min()
     order = matrix.sort_values("customers", ascending=False).index[:MAX_HR_ROWS]
-    for i in order:
-        key = (matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"])
-        if matrix.at[i, "customers"] < MIN_CUSTOMERS_FOR_HR or key not in firsts.index:
-            continue
-        when = firsts.loc[key]
+    rows = [i for i in order if matrix.at[i, "customers"] >= MIN_CUSTOMERS_FOR_HR
+            and (matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"]) in firsts.index]
+    parts = []
+    for i in rows:
+        when = firsts.loc[(matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"])]
         known = when.index.intersection(starts.index)
         days = (naive_utc(when[known]) - naive_utc(starts[known])).dt.total_seconds()
-        fit = exposure_hazard(table, days / 86_400)
+        parts.append(pd.DataFrame({"exposure": i, "customer_id": known,
+                                   "days": days.to_numpy() / 86_400}))
+    if not parts:
+        return
+    for i, fit in exposure_hazards(table, pd.concat(parts, ignore_index=True)).items():
         if fit.exposed >= MIN_CUSTOMERS_FOR_HR and np.isfinite(fit.hazard_ratio):
             matrix.loc[i, ["churn_hazard_ratio", "hr_ci_low", "hr_ci_high"]] = (
                 fit.hazard_ratio, fit.ci_low, fit.ci_high)

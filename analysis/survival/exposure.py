@@ -9,6 +9,7 @@ covariate: a customer counts as unexposed until the exposure and exposed from th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,16 +48,64 @@ def exposure_hazard(lifetimes: pd.DataFrame, exposed_at: pd.Series) -> ExposureH
         (≤ 0: exposed from the start). Customers not in it, or exposed after their lifetime
         ended (at or after churn or censoring), count as never exposed.
     """
+    exposures = pd.DataFrame({"exposure": 0, "customer_id": exposed_at.index,
+                              "days": exposed_at.to_numpy(dtype=float)})
+    return exposure_hazards(lifetimes, exposures).get(0, _none(0, _TOO_FEW))
+
+
+def exposure_hazards(lifetimes: pd.DataFrame, exposures: pd.DataFrame
+                     ) -> dict[Any, ExposureHazard]:
+    """:func:`exposure_hazard` for many exposures of the same lifetimes at once.
+
+    ``exposures`` has one row per customer and exposure: ``exposure`` (any label),
+    ``customer_id`` and ``days`` (from the start of the lifetime to that exposure). The risk
+    sets of the lifetimes are counted once; each exposure then only walks its own exposed
+    customers, so a hundred exposures of a million customers cost little more than one.
+    Returns one result per label in ``exposures``.
+    """
     missing = [c for c in ("customer_id", "duration_days", "churned") if c not in lifetimes]
     if missing:
         raise MissingColumnError(f"The lifetimes have no column(s) {', '.join(missing)}.",
                                  "Use survival.churn_table or customer_lifetimes output.")
-    rows = _episodes(lifetimes, exposed_at)
-    exposed = int(rows.loc[rows["exposed"] == 1, "id"].nunique())
-    if exposed < MIN_EXPOSED or rows["event"].sum() == 0 or rows["exposed"].min() == 1:
-        return _none(exposed, "Too few exposed customers or churns to estimate a ratio.")
-    coef, se = _binary_cox(rows["start"].to_numpy(), rows["stop"].to_numpy(),
-                           rows["event"].to_numpy(), rows["exposed"].to_numpy())
+    duration = lifetimes["duration_days"].astype(float).to_numpy()
+    event = lifetimes["churned"].astype(bool).to_numpy()
+    keep = duration > 0
+    ids = pd.Index(lifetimes["customer_id"].astype(str).to_numpy()[keep])
+    duration, event = duration[keep], event[keep]
+    times, inverse = np.unique(duration[event], return_inverse=True)
+    d = np.bincount(inverse, minlength=len(times)).astype(float)
+    at_risk = len(duration) - np.searchsorted(np.sort(duration), times, "left").astype(float)
+    position = ids.get_indexer(exposures["customer_id"].astype(str).to_numpy())
+    days = exposures["days"].to_numpy(dtype=float)
+    found = position >= 0
+    out: dict[Any, ExposureHazard] = {}
+    for label, rows in pd.Series(np.arange(len(exposures))[found]).groupby(
+            exposures["exposure"].to_numpy()[found], sort=False):
+        where, t = position[rows.to_numpy()], days[rows.to_numpy()]
+        within = ~np.isnan(t) & (t < duration[where])
+        where, begin = where[within], np.maximum(t[within], 0.0)
+        out[label] = _one_exposure(times, d, at_risk, begin, duration[where], event[where],
+                                   from_start=int((begin <= 0).sum()), customers=len(duration))
+    for label in pd.unique(exposures["exposure"]):
+        out.setdefault(label, _none(0, _TOO_FEW))
+    return out
+
+
+_TOO_FEW = "Too few exposed customers or churns to estimate a ratio."
+
+
+def _one_exposure(times: np.ndarray, d: np.ndarray, at_risk: np.ndarray, begin: np.ndarray,
+                  end: np.ndarray, churned: np.ndarray, *, from_start: int,
+                  customers: int) -> ExposureHazard:
+    """One exposure's fit from the shared churn times (``d`` churns and ``at_risk`` customers
+    at each) and its exposed customers, at risk exposed on (``begin``, ``end``]."""
+    exposed = len(begin)
+    if exposed < MIN_EXPOSED or d.sum() == 0 or from_start == customers:
+        return _none(exposed, _TOO_FEW)
+    n1 = (np.searchsorted(np.sort(begin), times, "left")
+          - np.searchsorted(np.sort(end), times, "left")).astype(float)
+    d1 = np.bincount(np.searchsorted(times, end[churned]), minlength=len(times)).astype(float)
+    coef, se = _binary_cox(d, d1, at_risk - n1, n1)
     if not (np.isfinite(coef) and np.isfinite(se)) or abs(coef) > 20:
         return _none(exposed, "The exposure separates churners (almost) perfectly.")
     p = float(2 * sps.norm.sf(abs(coef / se)))
@@ -64,27 +113,17 @@ def exposure_hazard(lifetimes: pd.DataFrame, exposed_at: pd.Series) -> ExposureH
                           float(np.exp(coef + Z95 * se)), p, exposed)
 
 
-def _binary_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray,
-                x: np.ndarray) -> tuple[float, float]:
-    """Coefficient and standard error of a Cox model with one 0/1 covariate on start–stop
-    rows (at risk at t when start < t ≤ stop), by Newton's method on the partial likelihood.
+def _binary_cox(d: np.ndarray, d1: np.ndarray, n0: np.ndarray,
+                n1: np.ndarray) -> tuple[float, float]:
+    """Coefficient and standard error of a Cox model with one 0/1 covariate, by Newton's
+    method on the partial likelihood, from the counts at each churn time: ``d`` churns, of
+    which ``d1`` exposed, among ``n0`` unexposed and ``n1`` exposed customers at risk (at
+    risk at t when start < t ≤ stop).
 
-    With one binary covariate the likelihood needs only, at each churn time, how many
-    exposed and unexposed rows are at risk and how many of each churned: the score is
-    Σ d₁ − d·p and the information Σ d·p(1 − p), with p = e^β n₁ / (n₀ + e^β n₁). Ties use
-    Breslow's approximation (lifelines uses Efron's; they agree when no two churns share an
-    instant).
+    The score is Σ d₁ − d·p and the information Σ d·p(1 − p), with p = e^β n₁ / (n₀ + e^β n₁).
+    Ties use Breslow's approximation (lifelines uses Efron's; they agree when no two churns
+    share an instant).
     """
-    times, inverse = np.unique(stop[event == 1], return_inverse=True)
-    d = np.bincount(inverse, minlength=len(times)).astype(float)
-    d1 = np.bincount(inverse, weights=x[event == 1].astype(float), minlength=len(times))
-
-    def at_risk(mask: np.ndarray) -> np.ndarray:
-        begins, ends = np.sort(start[mask]), np.sort(stop[mask])
-        return (np.searchsorted(begins, times, "left")
-                - np.searchsorted(ends, times, "left")).astype(float)
-
-    n1, n0 = at_risk(x == 1), at_risk(x == 0)
     beta, info = 0.0, np.nan
     for _ in range(50):
         r = np.exp(beta)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.frames import naive_utc, to_pandas
 from analysis.survival import customer_lifetimes, from_first
-from analysis.survival.exposure import exposure_hazard
+from analysis.survival.exposure import exposure_hazards
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
 MIN_EXPOSED_FOR_HR = 10
@@ -88,9 +88,12 @@ def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
 
 
 def _fit_each(out: pd.DataFrame, lifetimes: pd.DataFrame, when: pd.DataFrame) -> pd.DataFrame:
-    """One exposure model per touchpoint in ``when`` (customer_id, _tp, _days)."""
-    for tp, part in when.groupby("_tp"):
-        fit = exposure_hazard(lifetimes, part.set_index("customer_id")["_days"])
+    """One exposure model per touchpoint in ``when`` (customer_id, _tp, _days), fitted
+    together over the shared risk sets."""
+    fits = exposure_hazards(lifetimes, pd.DataFrame(
+        {"exposure": when["_tp"].astype(str).to_numpy(), "customer_id": when["customer_id"],
+         "days": when["_days"]}))
+    for tp, fit in fits.items():
         if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
             out.loc[tp] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
     return out
