@@ -280,3 +280,44 @@ def test_compare_converted_counts_only_moves_before_conversion():
 def test_compare_needs_two_values():
     with pytest.raises(AnalysisError, match="two different values"):
         compare_transitions(HAND, group_col="channel", group_a="web", group_b="web")
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"collapse_repeats": True, "exclude": ("Newsletter open",)}, {"start_at": "Product page"},
+    {"node_by": "channel"}])
+def test_counted_once_for_ten_steps_then_cut_equals_a_fresh_count(options):
+    """The page counts moves and paths once for the slider's largest value and cuts them
+    for the one shown: the same Sankey and top paths as counting for that number."""
+    from analysis.paths.sankey import fold_sankey, sankey_steps
+    from analysis.paths.top import path_counts, paths_from_counts
+
+    ev = demo.load().events
+    ev = ev[ev["region"] != "North"]  # a filter: customers drop out
+    moves = sankey_steps(ev, max_steps=10, **options)
+    counts = path_counts(ev, max_steps=10, **options)
+    for steps in range(2, 11):
+        fresh = paths.sankey(ev, max_steps=steps, top_nodes=6, **options)
+        cut = fold_sankey(moves, steps, top_nodes=6)
+        pd.testing.assert_frame_equal(cut.links, fresh.links)
+        assert cut.coverage == fresh.coverage
+        top = paths.common_paths(ev, max_steps=steps, limit=15, **options)
+        again = paths_from_counts(counts, steps, limit=15)
+        pd.testing.assert_frame_equal(again.table, top.table)
+        assert again.coverage == top.coverage
+    with pytest.raises(AnalysisError, match="counted for 10 steps"):
+        fold_sankey(moves, 11)
+    ended = sankey_steps(ev, max_steps=6, end_at="Purchase")
+    with pytest.raises(AnalysisError, match="counted for 6 steps"):
+        fold_sankey(ended, 5)
+
+
+def test_top_paths_with_ties_follow_file_order():
+    """Equal timestamps: the file order (event_seq) decides the step order."""
+    t = pd.Timestamp("2024-01-01")
+    ev = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b"],
+                       "timestamp": [t, t, t + pd.Timedelta(hours=1), t, t],
+                       "touchpoint": ["Y", "X", "Z", "X", "Y"],
+                       "event_seq": [0, 1, 2, 3, 4]})
+    out = paths.top_paths(ev, max_steps=2, conversion=[], churn=[])
+    assert sorted(out["path"]) == ["X > Y", "Y > X"]
+    assert out.set_index("path")["continues_share"].to_dict() == {"X > Y": 0.0, "Y > X": 1.0}

@@ -15,6 +15,9 @@ from ui.sidebar import Context
 from ui.tables import show
 from ui.text import md, md_list
 
+#: The Steps slider's largest value: moves and paths are counted once for it.
+MAX_STEPS = 10
+
 NODE_LABELS = {"touchpoint": "Touchpoint", "channel": "Channel", "stage": "Stage"}
 ANCHORS = {"none": "Whole journeys", "start": "Paths after a touchpoint",
            "end": "Paths leading to a touchpoint"}
@@ -78,7 +81,7 @@ def controls(ctx: Context) -> PathSettings:
     node_types = [n for n in NODE_LABELS if n == "touchpoint" or profile.get(f"{n}s")]
     first = lambda key, options, default: (  # noqa: E731
         url[key][0] if url.get(key) and url[key][0] in options else default)
-    _seed("p_steps", _url_int(url, "steps", 5, 2, 10))
+    _seed("p_steps", _url_int(url, "steps", 5, 2, MAX_STEPS))
     _seed("p_top", _url_int(url, "top", 10, 2, 30))
     _seed("p_node", first("node", node_types, "touchpoint"))
     _seed("p_anchor", first("anchor", list(ANCHORS), "none"))
@@ -86,7 +89,8 @@ def controls(ctx: Context) -> PathSettings:
     _seed("p_exclude", [t for t in url.get("exclude", []) if t in touchpoints])
     _seed("p_collapse", url.get("collapse") == ["1"])
     cols = st.columns([1, 1, 1, 1.4])
-    steps = cols[0].slider("Steps", 2, 10, key="p_steps", help="Columns in the diagram.")
+    steps = cols[0].slider("Steps", 2, MAX_STEPS, key="p_steps",
+                           help="Columns in the diagram.")
     top = cols[1].slider("Nodes per step", 2, 30, key="p_top",
                          help="The rest of each step is folded into “Other”.")
     node_by = cols[2].selectbox("Name steps by", node_types, format_func=NODE_LABELS.get,
@@ -171,29 +175,49 @@ def compare_widgets(ctx: Context, settings: PathSettings) -> PathSettings:
     return replace(settings, compare=mode, group_col=column, group_a=group_a, group_b=group_b)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Tracing journeys…")
+def _counted_steps(max_steps: int, end_at: str | None) -> int:
+    """How many steps to count so that moving the Steps slider only cuts cached counts:
+    the slider's largest value, except when journeys end at an anchor (steps are then
+    counted back from it, so each value is a count of its own)."""
+    return max_steps if end_at is not None else MAX_STEPS
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Tracing journeys…")
+def _sankey_steps(path: str, events_id: str, filters: Filters, max_steps: int,
+                  start_at: str | None, end_at: str | None, journey: tuple) -> paths.SankeySteps:
+    node_by, exclude, collapse = journey
+    return paths.sankey_steps(
+        data.events_frame(path, events_id, filters), max_steps=max_steps, node_by=node_by,
+        start_at=start_at, end_at=end_at, exclude=exclude, collapse_repeats=collapse)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def sankey(path: str, events_id: str, filters: Filters, max_steps: int, top_nodes: int,
            start_at: str | None, end_at: str | None, journey: tuple) -> paths.Sankey:
+    counted = _sankey_steps(path, events_id, filters, _counted_steps(max_steps, end_at),
+                            start_at, end_at, journey)
+    return paths.fold_sankey(counted, max_steps, top_nodes)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner="Counting paths…")
+def _path_counts(path: str, events_id: str, filters: Filters, max_steps: int,
+                 start_at: str | None, end_at: str | None, journey: tuple,
+                 outcomes: tuple) -> paths.PathCounts:
     node_by, exclude, collapse = journey
-    return paths.sankey(
-        data.events_frame(path, events_id, filters), max_steps=max_steps, top_nodes=top_nodes,
-        node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse,
-    )
+    conversion, churn, inactivity_days = outcomes
+    return paths.path_counts(
+        data.events_frame(path, events_id, filters), max_steps=max_steps, node_by=node_by,
+        start_at=start_at, end_at=end_at, exclude=exclude, collapse_repeats=collapse,
+        conversion=list(conversion), churn=list(churn), inactivity_days=inactivity_days)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting paths…")
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def top_paths(path: str, events_id: str, filters: Filters, max_steps: int,
               start_at: str | None, end_at: str | None, journey: tuple,
               outcomes: tuple) -> paths.TopPaths:
-    node_by, exclude, collapse = journey
-    conversion, churn, inactivity_days = outcomes
-    return paths.common_paths(
-        data.events_frame(path, events_id, filters), max_steps=max_steps, limit=50,
-        node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
-        collapse_repeats=collapse, conversion=list(conversion), churn=list(churn),
-        inactivity_days=inactivity_days,
-    )
+    counted = _path_counts(path, events_id, filters, _counted_steps(max_steps, end_at),
+                           start_at, end_at, journey, outcomes)
+    return paths.paths_from_counts(counted, max_steps, limit=50)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Counting transitions…")

@@ -38,6 +38,20 @@ class Sankey:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class SankeySteps:
+    """Every journey's moves up to ``max_steps`` steps, unfolded (``raw``: step, source,
+    target, customers) with the totals after filters: :func:`fold_sankey` draws any number of
+    steps up to ``max_steps`` from it without reading the events again (exactly that number
+    when ``anchored_end``: steps are then counted back from the anchor)."""
+
+    raw: pd.DataFrame
+    max_steps: int
+    customers_total: int
+    events_total: int
+    anchored_end: bool
+
+
 def check_max_steps(max_steps: Any) -> int:
     if (isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer)
             or not 2 <= max_steps <= MAX_STEPS_LIMIT):
@@ -103,13 +117,25 @@ def sankey(
     ParameterError
         ``max_steps`` or ``top_nodes`` out of range; an unknown anchor or left-out touchpoint.
     """
+    _check_top_nodes(top_nodes)
+    steps = sankey_steps(events, max_steps=max_steps, node_by=node_by, start_at=start_at,
+                         end_at=end_at, exclude=exclude, collapse_repeats=collapse_repeats)
+    return fold_sankey(steps, max_steps, top_nodes)
+
+
+def sankey_steps(
+    events: Any,
+    *,
+    max_steps: int = 5,
+    node_by: NodeBy = "touchpoint",
+    start_at: str | None = None,
+    end_at: str | None = None,
+    exclude: Sequence[str] = (),
+    collapse_repeats: bool = False,
+) -> SankeySteps:
+    """The one pass over the events behind :func:`sankey`: the moves up to ``max_steps``
+    steps, for :func:`fold_sankey` (arguments as for :func:`sankey`)."""
     max_steps = check_max_steps(max_steps)
-    if top_nodes is not None and (isinstance(top_nodes, bool) or not isinstance(
-            top_nodes, int | np.integer) or top_nodes < 1):
-        raise ParameterError(
-            f"top_nodes must be a whole number of at least 1, or None, got {top_nodes!r}.",
-            "It is how many nodes each step keeps before folding the rest into “Other”.",
-        )
     lf = canonical(events, "events")
     check_anchors(lf, start_at, end_at, exclude)
     customers_total, events_total = totals(lf)
@@ -126,6 +152,21 @@ def sankey(
         .collect()
         .to_pandas()
     )
+    return SankeySteps(raw, max_steps, customers_total, events_total, end_at is not None)
+
+
+def fold_sankey(steps: SankeySteps, max_steps: int, top_nodes: int | None = 10) -> Sankey:
+    """The Sankey of ``max_steps`` steps from the moves counted by :func:`sankey_steps`
+    (``top_nodes`` as for :func:`sankey`): the same result as :func:`sankey` with those
+    arguments, without a pass over the events."""
+    max_steps = check_max_steps(max_steps)
+    _check_top_nodes(top_nodes)
+    if max_steps > steps.max_steps or (steps.anchored_end and max_steps != steps.max_steps):
+        raise ParameterError(
+            f"These moves were counted for {steps.max_steps} steps, not {max_steps}.",
+            "Count them again with sankey_steps(max_steps=...).",
+        )
+    raw = steps.raw.loc[steps.raw["step"] < max_steps]
     links, folded = _fold(raw, max_steps, top_nodes)
     # Each covered customer has one link at step 1; each link is one event at its step, plus
     # the event at the last step for journeys that reach it. These customer-steps are the
@@ -134,9 +175,9 @@ def sankey(
     events = int(raw["customers"].sum() + reach_last.sum())
     coverage = Coverage(
         customers=int(raw.loc[raw["step"] == 1, "customers"].sum()),
-        customers_total=customers_total,
+        customers_total=steps.customers_total,
         events=events,
-        events_total=events_total,
+        events_total=steps.events_total,
         folded_share=folded / events if events else 0.0,
         folded=folded,
     )
@@ -145,6 +186,15 @@ def sankey(
         "No journey matches: clear the anchor, the left-out touchpoints or the filters."
     )
     return Sankey(links, coverage, status, message)
+
+
+def _check_top_nodes(top_nodes: Any) -> None:
+    if top_nodes is not None and (isinstance(top_nodes, bool) or not isinstance(
+            top_nodes, int | np.integer) or top_nodes < 1):
+        raise ParameterError(
+            f"top_nodes must be a whole number of at least 1, or None, got {top_nodes!r}.",
+            "It is how many nodes each step keeps before folding the rest into “Other”.",
+        )
 
 
 def sankey_links(

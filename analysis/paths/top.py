@@ -17,7 +17,7 @@ from analysis.definitions import (
     present_touchpoints,
     resolve,
 )
-from analysis.frames import as_int, canonical, materialize
+from analysis.frames import canonical
 from analysis.journeys import NodeBy, check_touchpoints, journeys, totals
 from analysis.paths.sankey import check_anchors, check_max_steps
 from analysis.results import Coverage, Status, status_of
@@ -39,6 +39,24 @@ class TopPaths:
     status: Status = "ok"
     message: str = ""
     inactivity_days: int | None = None
+
+
+@dataclass(frozen=True)
+class PathCounts:
+    """Customers per journey prefix of ``max_steps`` steps, before any cut: ``table`` has
+    _s1…_s<max_steps> (the nodes, null past the journey's end), _length (steps, capped at
+    ``max_steps`` + 1), customers, _converted and _churned (how many of them). What
+    :func:`paths_from_counts` reads for any number of steps up to ``max_steps``, with the
+    totals after filters and the definitions used."""
+
+    table: pd.DataFrame
+    max_steps: int
+    customers_total: int
+    events_total: int
+    conversion: tuple[str, ...]
+    churn: tuple[str, ...]
+    inactivity_days: int | None
+    anchored_end: bool
 
 
 def common_paths(
@@ -74,10 +92,30 @@ def common_paths(
     churned_share (shares of these customers; NaN when no touchpoint defines them), in
     ``TopPaths.table``, with the coverage and the conversion and churn touchpoints used.
     """
+    _check_limit(limit)
+    counts = path_counts(
+        events, max_steps=max_steps, node_by=node_by, start_at=start_at, end_at=end_at,
+        exclude=exclude, collapse_repeats=collapse_repeats, conversion=conversion, churn=churn,
+        inactivity_days=inactivity_days)
+    return paths_from_counts(counts, max_steps, limit)
+
+
+def path_counts(
+    events: Any,
+    *,
+    max_steps: int = 5,
+    node_by: NodeBy = "touchpoint",
+    start_at: str | None = None,
+    end_at: str | None = None,
+    exclude: Sequence[str] = (),
+    collapse_repeats: bool = False,
+    conversion: Sequence[str] | None = None,
+    churn: Sequence[str] | None = None,
+    inactivity_days: int | None = None,
+) -> PathCounts:
+    """The one pass over the events behind :func:`common_paths` (same arguments), for
+    :func:`paths_from_counts`."""
     max_steps = check_max_steps(max_steps)
-    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
-        raise ParameterError(f"limit must be a whole number of at least 1, got {limit!r}.",
-                             "Ask for 1 or more paths.")
     lf = canonical(events, "events")
     check_anchors(lf, start_at, end_at, exclude)
     customers_total, events_total = totals(lf)
@@ -86,35 +124,58 @@ def common_paths(
         lf, node_by=node_by, start_at=start_at, end_at=end_at, exclude=exclude,
         collapse_repeats=collapse_repeats, max_steps=max_steps,
     )
-    # One row per path, read twice below: computed once (a pass over every journey).
-    grouped = materialize(
-        _paths_by_customer(lf, steps, max_steps, conv, churned(lf, chrn, inactivity_days)))
-    covered = as_int(grouped.select(nw.col("customers").sum()).collect().item())
-    top = (
-        grouped.sort(["customers", "path"], descending=[True, False])
-        .head(limit)
-        .collect()
-        .to_pandas()
-    )
-    out = pd.DataFrame(
-        {
-            "path": top["path"].astype(str),
-            "steps": top["_shown"].astype(int),
-            "customers": top["customers"].astype(int),
-        }
-    )
+    table = _paths_by_customer(lf, steps, max_steps, conv,
+                               churned(lf, chrn, inactivity_days)).collect().to_pandas()
+    return PathCounts(table, max_steps, customers_total, events_total, conv, chrn,
+                      inactivity_days, end_at is not None)
+
+
+def paths_from_counts(counts: PathCounts, max_steps: int, limit: int = 20) -> TopPaths:
+    """The ``limit`` most common paths of ``max_steps`` steps from :func:`path_counts`: the
+    same result as :func:`common_paths`, without a pass over the events."""
+    max_steps = check_max_steps(max_steps)
+    _check_limit(limit)
+    if max_steps > counts.max_steps or (counts.anchored_end and max_steps != counts.max_steps):
+        raise ParameterError(
+            f"These paths were counted for {counts.max_steps} steps, not {max_steps}.",
+            "Count them again with path_counts(max_steps=...).")
+    t = counts.table
+    path = t["_s1"].astype(object)
+    for k in range(2, max_steps + 1):  # nodes are null only past the journey's end
+        node = t[f"_s{k}"].astype(object)
+        path = path.where(node.isna(), path + PATH_SEPARATOR + node.astype(str))
+    length = t["_length"].astype(int)
+    grouped = pd.DataFrame({
+        "path": path.astype(str), "customers": t["customers"].astype(int),
+        "_shown": np.minimum(length, max_steps),
+        "_continues": t["customers"] * (length > max_steps),
+        "_converted": t["_converted"], "_churned": t["_churned"],
+    }).groupby("path", as_index=False).agg(
+        customers=("customers", "sum"), _shown=("_shown", "max"),
+        _continues=("_continues", "sum"), _converted=("_converted", "sum"),
+        _churned=("_churned", "sum"))
+    covered = int(grouped["customers"].sum())
+    top = grouped.sort_values(["customers", "path"], ascending=[False, True]).head(limit)
+    out = pd.DataFrame({"path": top["path"].astype(str), "steps": top["_shown"].astype(int),
+                        "customers": top["customers"].astype(int)}).reset_index(drop=True)
+    n = top["customers"].astype(float).to_numpy()
     out["share"] = out["customers"] / covered if covered else np.nan
-    n = top["customers"].astype(float)
-    out["continues_share"] = top["_continues"] / n
-    out["converted_share"] = top["_converted"] / n if conv else np.nan
-    out["churned_share"] = top["_churned"] / n if chrn or inactivity_days else np.nan
-    covered_events = as_int(
-        steps.filter(nw.col("step") <= max_steps).select(nw.len()).collect().item()
-    )
-    coverage = Coverage(covered, customers_total, covered_events, events_total)
+    out["continues_share"] = top["_continues"].to_numpy() / n
+    out["converted_share"] = top["_converted"].to_numpy() / n if counts.conversion else np.nan
+    out["churned_share"] = (top["_churned"].to_numpy() / n
+                            if counts.churn or counts.inactivity_days else np.nan)
+    covered_events = int((t["customers"] * np.minimum(length, max_steps)).sum())
+    coverage = Coverage(covered, counts.customers_total, covered_events, counts.events_total)
     status = status_of(len(out))
     message = "" if status == "ok" else "No journey matches: clear the anchor or the filters."
-    return TopPaths(out, coverage, conv, chrn, status, message, inactivity_days)
+    return TopPaths(out, coverage, counts.conversion, counts.churn, status, message,
+                    counts.inactivity_days)
+
+
+def _check_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+        raise ParameterError(f"limit must be a whole number of at least 1, got {limit!r}.",
+                             "Ask for 1 or more paths.")
 
 
 def _paths_by_customer(
@@ -124,35 +185,26 @@ def _paths_by_customer(
     conv: tuple[str, ...],
     churn_flag: nw.Expr,
 ) -> nw.LazyFrame:
-    """Per path: customers, steps shown, and how many of them go on, convert and churn."""
+    """Per journey prefix (its first ``max_steps`` nodes) and length (capped at
+    ``max_steps`` + 1): customers, and how many of them convert and churn."""
     tp = nw.col("touchpoint").cast(nw.String)
+    nodes = [f"_s{k}" for k in range(1, max_steps + 1)]
     per_customer = steps.group_by("customer_id").agg(
-        *[
-            nw.when(nw.col("step") == k).then(nw.col("node")).max().alias(f"_s{k}")
-            for k in range(1, max_steps + 1)
-        ],
+        *[nw.when(nw.col("step") == k).then(nw.col("node")).max().alias(f"_s{k}")
+          for k in range(1, max_steps + 1)],
         nw.col("step").max().alias("_length"),
     )
     flags = lf.group_by("customer_id").agg(
         tp.is_in(list(conv) or [""]).cast(nw.Int64).max().alias("_converted"),
         churn_flag.alias("_churned"),
     )
-    path = nw.concat_str(
-        [nw.col(f"_s{k}") for k in range(1, max_steps + 1)],
-        separator=PATH_SEPARATOR, ignore_nulls=True,
-    )
     return (
         per_customer.join(flags, on="customer_id", how="left")
-        .with_columns(
-            path.alias("path"),
-            (nw.col("_length") > max_steps).cast(nw.Int64).alias("_continues"),
-            nw.min_horizontal(nw.col("_length"), nw.lit(max_steps)).alias("_shown"),
-        )
-        .group_by("path")
+        .with_columns(nw.min_horizontal(nw.col("_length"), nw.lit(max_steps + 1))
+                      .alias("_length"))
+        .group_by(*nodes, "_length")
         .agg(
             nw.len().alias("customers"),
-            nw.col("_shown").max().alias("_shown"),
-            nw.col("_continues").sum().cast(nw.Float64).alias("_continues"),
             nw.col("_converted").sum().cast(nw.Float64).alias("_converted"),
             nw.col("_churned").sum().cast(nw.Float64).alias("_churned"),
         )

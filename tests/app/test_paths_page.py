@@ -65,20 +65,26 @@ def test_changing_a_control_updates_the_url(workspace_path):
     assert _qp(at, "steps") == ["4"]
 
 
-def test_moving_the_step_slider_recomputes_only_what_depends_on_it(workspace_path, monkeypatch):
-    calls = count_calls(monkeypatch, paths, ["sankey", "common_paths", "transitions",
+def test_moving_the_step_slider_reads_the_events_only_once(workspace_path, monkeypatch):
+    """Moves and paths are counted once for the slider's largest value; a new number of
+    steps only cuts those counts (the events are not read again)."""
+    calls = count_calls(monkeypatch, paths, ["sankey_steps", "path_counts", "transitions",
                                              "channel_switching", "compare_transitions"])
     at = _paths_page()
-    assert calls["sankey"] == 1 and calls["common_paths"] == 1
+    assert calls["sankey_steps"] == 1 and calls["path_counts"] == 1
     # Closed tabs are not computed until they are opened.
     assert calls["transitions"] == calls["compare_transitions"] == 0
     before = dict(calls)
     at.slider(key="p_steps").set_value(3).run()
     assert [e.value for e in at.exception] == []
-    assert calls["sankey"] == before["sankey"] + 1
-    assert calls["common_paths"] == before["common_paths"] + 1
-    for unchanged in ("transitions", "channel_switching", "compare_transitions"):
-        assert calls[unchanged] == before.get(unchanged, 0), unchanged
+    assert dict(calls) == before
+    links = next(c for c in _charts(at) if c["data"][0]["type"] == "sankey")
+    assert len(set(links["data"][0]["node"]["x"])) == 3  # drawn in three columns
+    # An anchor at the end counts back from it: each number of steps is its own count.
+    at.selectbox(key="p_anchor").set_value("end").run()
+    at.slider(key="p_steps").set_value(4).run()
+    assert [e.value for e in at.exception] == []
+    assert calls["sankey_steps"] == before["sankey_steps"] + 2
 
 
 def test_compare_segments_defaults_to_the_two_largest_groups(workspace_path):
