@@ -16,7 +16,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.precompute import keeps_journeys, without_precomputed
+from analysis.precompute import keeps_journeys, vouch_intact, without_precomputed
 from analysis.schema import EVENT_SEQ, REQUIRED, AnalysisError, Kind, MissingColumnError
 
 if TYPE_CHECKING:
@@ -259,7 +259,8 @@ def load(
     whole = info.kind == "events" and journey_filters(
         filters, info.profile.get("customer_level", []))
     frame = nw.from_native(workspace.table(dataset_id, precomputed=whole))
-    return canonical(frame, info.kind, filters, whole_journeys=whole)
+    frame = canonical(frame, info.kind, filters, whole_journeys=whole)
+    return vouch_intact(frame) if whole else frame
 
 
 def load_with_feedback(
@@ -278,6 +279,8 @@ def load_with_feedback(
     whole = journey_filters(filters, workspace.get(events_id).profile.get("customer_level", []))
     events = canonical(nw.from_native(workspace.table(events_id, con, precomputed=whole)),
                        "events", filters, whole_journeys=whole)
+    if whole:
+        vouch_intact(events)
     if feedback_id is None:
         return events, None
     feedback = canonical(nw.from_native(workspace.table(feedback_id, con)), "feedback")

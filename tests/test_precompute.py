@@ -303,3 +303,29 @@ def test_real_workspace_hands_on_precomputed_columns(tmp_path):
         same(paths.sankey_links(loaded), paths.sankey_links(scratch))
         same(funnel.funnel(loaded, STEPS), funnel.funnel(scratch, STEPS))
     assert not set(PRECOMPUTED) & set(ws.table(dataset_id).columns)
+
+
+def test_a_loaded_frame_is_vouched_for_and_a_hand_filtered_one_still_checked(tmp_path,
+                                                                            monkeypatch):
+    """frames.load records its whole-journey frames, so views do not scan them again to
+    check; a relation filtered by hand from one is new text and is still scanned."""
+    from analysis import journeys as journeys_module
+    from analysis import precompute
+    from analysis.store import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    events = demo.load().events
+    info = ws.import_result(ingest.prepare(events, ingest.guess_mapping(events, "events"),
+                                           "events"), name="demo")
+    loaded = frames.load(ws, info.id, Filters(attributes=(("segment", ("Budget",)),)))
+    scans = []
+    collect = nw.LazyFrame.collect
+    monkeypatch.setattr(nw.LazyFrame, "collect", lambda self, *a, **k: (
+        scans.append("n_last" in self.collect_schema().names()), collect(self, *a, **k))[1])
+    assert journeys_module.uses_precomputed(loaded)
+    assert not any(scans)  # vouched for: no scan
+    by_hand = loaded.filter(nw.col("channel").cast(nw.String) == "web")
+    assert not precompute.journeys_intact(by_hand)
+    assert any(scans)
+    scratch = frames.canonical(without_precomputed(by_hand), "events")
+    same(paths.sankey_links(by_hand), paths.sankey_links(scratch))
