@@ -279,3 +279,45 @@ def test_step_times_twins_when_nobody_starts():
     assert (shared.status, shared.summary["customers"].tolist()) == ("empty", [0])
     pd.testing.assert_frame_equal(funnel.funnel_over_time_from_times(times, ["A", "B"]),
                                   funnel.funnel_over_time(kept, ["A", "B"]))
+
+
+def _strict_reference(df: pd.DataFrame, steps: list, window: timedelta | None) -> list:
+    """A plain-Python strict funnel: from each customer's first step-1 event, step i is
+    reached when the event i places later (journey order; file order breaks ties) is one
+    of step i's and every step before it was; within the window of that first event."""
+    sets = [{s} if isinstance(s, str) else set(s) for s in steps]
+    counts = [0] * len(sets)
+    named = df[df["touchpoint"].notna()]
+    ordered = named.sort_values(["customer_id", "timestamp", "event_seq"], kind="stable")
+    for _, journey in ordered.groupby("customer_id"):
+        names, times = journey["touchpoint"].astype(str).tolist(), journey["timestamp"].tolist()
+        starts = [j for j, n in enumerate(names) if n in sets[0]]
+        if not starts:
+            continue
+        p = starts[0]
+        for i, wanted in enumerate(sets):
+            ok = p + i < len(names) and names[p + i] in wanted and (
+                window is None or times[p + i] <= times[p] + window)
+            if not ok:
+                break
+            counts[i] += 1
+    return counts
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 6),
+                               st.sampled_from(["A", "B", "C", "X", None])),
+                     min_size=1, max_size=40),
+       steps=st.lists(st.sampled_from(["A", "B", "C", ("B", "C"), ("A", "X")]),
+                      min_size=2, max_size=4),
+       hours=st.one_of(st.none(), st.integers(0, 4)))
+def test_strict_mode_matches_a_plain_python_reference(rows, steps, hours):
+    """Equal times (file order decides), events without a touchpoint, step sets, repeats
+    and windows; the funnel reads the steps' own events only, so a gap is a miss."""
+    df = _events([(c, float(h), t) for c, h, t in rows])
+    df["event_seq"] = np.arange(len(df))
+    df["touchpoint"] = pd.Categorical(df["touchpoint"], categories=list("ABCX"))
+    window = None if hours is None else timedelta(hours=hours)
+    steps = [list(s) if isinstance(s, tuple) else s for s in steps]
+    assert _counts(df, steps, mode="strict", window=window) == _strict_reference(
+        df, steps, window)

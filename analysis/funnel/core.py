@@ -143,10 +143,13 @@ def customer_steps(
     if full_positions or mode == "strict":
         prepared = (prepared.with_columns(nw.col("_step").alias("_full")) if step
                     else ordered_window(prepared, order, step="_full"))
+    # Only the steps' own events matter; their order among themselves is journey order. (A
+    # strict funnel also needs to know that the event at a position is not a step's: its
+    # full positions are numbered over every event, before this filter, so a gap in them
+    # is such an event.)
+    wanted = sorted({n for names in sets for n in names})
+    prepared = prepared.filter(nw.col("_name").is_in(wanted))
     if mode != "strict":
-        # Only the steps' own events matter; their order among themselves is journey order.
-        wanted = sorted({n for names in sets for n in names})
-        prepared = prepared.filter(nw.col("_name").is_in(wanted))
         # Ordered and any-order modes compare and take minima of _pos: an order key will do.
         prepared = (prepared.with_columns(nw.col("_step").alias("_pos")) if step
                     else with_order_key(prepared, order, "_pos"))
@@ -209,6 +212,9 @@ def _with_group(first: nw.LazyFrame, lf: nw.LazyFrame) -> nw.LazyFrame:
 
 
 def _strict(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | None):
+    """``lf`` holds the events of the steps' names only, at their full positions (``_pos``):
+    step i is reached when the event i positions after the first step-1 event is step i's
+    (and every step before it was), so a position with no row is a miss."""
     anchor = (
         lf.filter(nw.col("_name").is_in(list(sets[0])))
         .group_by("customer_id")
@@ -225,26 +231,23 @@ def _strict(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | N
     if window is not None:
         matches = matches & (nw.col("timestamp") <= nw.col("_first_t") + window)
     rows = rows.with_columns(offset.alias("_offset"), matches.fill_null(False).alias("_ok"))
-    # The group is the step-1 event's; steps reached = offsets before the first miss.
+    hit = [(nw.col("_offset") == i) & nw.col("_ok") for i in range(k)]
+    # The group is the step-1 event's; a step's time is its event's when it matched.
     grouped = "_group" in lf.collect_schema().names()
     per = rows.group_by("customer_id").agg(
         nw.col("_p1").min(),
         *([nw.when(nw.col("_offset") == 0).then(nw.col("_group")).max().alias("_group")]
           if grouped else []),
-        nw.when(~nw.col("_ok")).then(nw.col("_offset")).min().alias("_miss"),
-        nw.len().alias("_n"),
-        *[nw.when(nw.col("_offset") == i).then(nw.col("timestamp")).max().alias(f"_t{i}")
-          for i in range(k)],
-    ).with_columns(
-        nw.when(nw.col("_miss").is_null()).then(nw.col("_n")).otherwise(nw.col("_miss"))
-        .alias("_reached")
+        *[nw.when(hit[i]).then(nw.col("timestamp")).max().alias(f"_m{i}") for i in range(k)],
     )
+    # Reached while every step so far matched: the first unmatched step ends the funnel.
+    reached = [~nw.col("_m0").is_null()]
+    for i in range(1, k):
+        reached.append(reached[-1] & ~nw.col(f"_m{i}").is_null())
     return per.select(
         "customer_id", *(["_group"] if grouped else []),
-        *[nw.when(nw.col("_reached") > i).then(nw.col(f"_t{i}")).alias(f"_t{i}")
-          for i in range(k)],
-        *[nw.when(nw.col("_reached") > i).then(nw.col("_p1") + i).alias(f"_f{i}")
-          for i in range(k)],
+        *[nw.when(reached[i]).then(nw.col(f"_m{i}")).alias(f"_t{i}") for i in range(k)],
+        *[nw.when(reached[i]).then(nw.col("_p1") + i).alias(f"_f{i}") for i in range(k)],
     )
 
 
