@@ -105,7 +105,7 @@ def unknown_values_error(what: str, unknown: Iterable[object], valid: Iterable[o
         parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return UnknownValueError(
         f"Unknown {what} {', '.join(parts)}; the data has: {valid_values(valid)}.",
-        f"Pass {what}s exactly as they are written in the data.",
+        f"Write each {what} exactly as it is written in the data.",
     )
 
 
