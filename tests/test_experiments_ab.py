@@ -216,3 +216,31 @@ def test_missing_metric_values_and_unassigned_units_are_counted():
     res = ab_test(df, variant="variant", metrics=["m"], control="A")
     assert res.unassigned == 1
     assert tuple(res.table.iloc[0][["units", "control_units"]]) == (3, 2)
+
+
+@pytest.mark.parametrize("labels", ["text", "numbers", "categories"])
+def test_pandas_input_read_directly_matches_plain_pandas_and_duckdb(labels):
+    """pandas units are read without an engine round trip: variant labels of any type become
+    text, boolean and integer metrics floats, missing values stay out; the table is the one
+    from DuckDB and its values are plain pandas group means."""
+    rng = np.random.default_rng(5)
+    n = 400
+    variant = pd.Series(rng.choice([1, 2, 3], n)).where(rng.random(n) > 0.05)
+    if labels == "text":
+        variant = variant.map({1: "a", 2: "b", 3: "c"})
+    elif labels == "categories":
+        variant = variant.map({1: "a", 2: "b", 3: "c"}).astype("category")
+    units = pd.DataFrame({"variant": variant, "converted": rng.random(n) < 0.3,
+                          "orders": rng.integers(0, 4, n),
+                          "revenue": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 5, n))})
+    kwargs = {"variant": "variant", "metrics": ["converted", "orders", "revenue"]}
+    res = ab_test(units, **kwargs)
+    pd.testing.assert_frame_equal(res.table, ab_test(duckdb.connect().from_df(units),
+                                                     **kwargs).table)
+    assert res.unassigned == int(variant.isna().sum())
+    keys = units["variant"].astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    means = units[kwargs["metrics"]].astype(float).groupby(keys).mean()
+    for row in res.table.itertuples():
+        assert row.value == pytest.approx(means.loc[row.variant, row.metric], rel=1e-12)
+        assert row.control_value == pytest.approx(means.loc[res.control, row.metric],
+                                                  rel=1e-12)

@@ -313,3 +313,33 @@ def test_a_difference_not_significant_after_adjustment_is_not_called_a_change():
            "p_adjusted": 0.19, "higher_is_better": True}
     assert words.effect_sentence(row, "ab").startswith("No clear change in Conversion")
     assert words.verdict(row) == "Unclear"
+
+
+def test_feedback_kpis_join_matches_plain_pandas():
+    """The feedback KPIs sit on their customers' rows (NaN without answers; answers of
+    customers without events left out), from a filtered DuckDB relation with tied
+    timestamps, as a plain pandas merge of per-customer means puts them."""
+    import duckdb
+
+    from analysis.frames import Filters, canonical
+
+    d = demo.load()
+    events = d.events.assign(timestamp=d.events["timestamp"].dt.floor("D"))
+    relation = duckdb.connect().from_df(events.astype({"channel": str, "touchpoint": str,
+                                                       "stage": str}))
+    filtered = canonical(relation, "events", Filters(channels=("web", "app")))
+    u = kpis.customer_kpis(filtered, d.feedback, conversion=["Purchase"])
+    kept = events[events["channel"].isin(["web", "app"])]
+    assert list(u["customer_id"]) == sorted(kept["customer_id"].astype(str).unique())
+    fb = d.feedback.dropna(subset=["customer_id", "score"])
+    fb = fb.assign(customer_id=fb["customer_id"].astype(str))
+    nps = np.where(fb["score"] >= 9, 100.0, np.where(fb["score"] <= 6, -100.0, 0.0))
+    per = pd.DataFrame({
+        "nps": pd.Series(nps, index=fb.index).where(fb["scale"] == "nps"),
+        "csat": fb["score"].where(fb["scale"] == "csat"),
+        "csat_satisfied": (fb["score"] >= 4).astype(float).where(fb["scale"] == "csat"),
+        "ces": fb["score"].where(fb["scale"] == "ces"),
+    }).groupby(fb["customer_id"]).mean().reset_index()
+    expected = u[["customer_id"]].merge(per, on="customer_id", how="left")
+    assert u[["nps", "csat", "csat_satisfied", "ces"]].notna().any().all()
+    pd.testing.assert_frame_equal(u[expected.columns], expected, check_dtype=False)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import duckdb
 import pandas as pd
 import polars as pl
 import pytest
 
 from analysis import demo, ingest, overview
+from analysis.frames import Filters, canonical
 
 EVENTS = pd.DataFrame(
     {
@@ -89,3 +93,59 @@ def test_profile_lists_low_cardinality_attributes():
     assert p["attributes"]["segment"] == ["Budget", "Mainstream", "Premium"]
     assert "customer_id" not in p["attributes"]
     assert set(p["channels"]) == {"web", "app", "store", "call center", "email", "social", "chat"}
+
+
+def _enum_events(clash: bool) -> tuple[duckdb.DuckDBPyRelation, pd.DataFrame]:
+    """A DuckDB relation with ENUM touchpoint and channel (as a stored dataset has them),
+    events at equal timestamps, a missing channel, a channel spelt like a missing one and a
+    missing customer (with ``clash``, a channel spelt "(none)" in a week with a missing one);
+    and the same rows in pandas."""
+    frame = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", None, "c", "c", "d", "d"],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-03",
+                                     "2024-01-03", "2024-01-04", "2024-01-10", "2024-02-20",
+                                     "2024-01-09", "2024-01-09"]),
+        "touchpoint": ["Home", "Purchase", "Home", "Home", "Cancel plan", "Purchase", "Home",
+                       "Home", "Purchase", "Cancel plan"],
+        "channel": ["web", "web", None, "app", "app", "web", "store", None, "web",
+                    "(none)" if clash else "app"],
+        "revenue": [None, 10.0, None, None, None, 3.0, None, None, 5.5, None],
+    })
+    con = duckdb.connect()
+    con.execute("CREATE TYPE tp AS ENUM ('Cancel plan', 'Home', 'Purchase')")
+    con.execute("CREATE TYPE ch AS ENUM ('(none)', 'app', 'store', 'web')")
+    con.register("raw", frame)
+    rel = con.sql("SELECT customer_id, timestamp, CAST(touchpoint AS tp) AS touchpoint, "
+                  "CAST(channel AS ch) AS channel, revenue FROM raw")
+    return rel, frame
+
+
+@pytest.mark.parametrize(("filtered", "clash"), [(False, False), (True, False), (True, True)])
+def test_rates_and_weekly_activity_match_plain_pandas(filtered, clash):
+    rel, frame = _enum_events(clash)
+    filters = Filters(end=date(2024, 1, 31)) if filtered else None
+    events = canonical(rel, "events", filters)
+    if filtered:
+        frame = frame[frame["timestamp"] < "2024-02-01"]
+    ov = overview.dataset_overview(events, conversion=["Purchase"], churn=["Cancel plan"],
+                                   inactivity_days=20)
+    ids = frame["customer_id"].fillna("<missing>")
+    customers = ids.nunique()
+    converted = ids[frame["touchpoint"] == "Purchase"].nunique()
+    last = frame.groupby(ids)["timestamp"].max()
+    quiet = last[last < frame["timestamp"].max() - pd.Timedelta(days=20)].index
+    churned = set(ids[frame["touchpoint"] == "Cancel plan"]) | set(quiet)
+    assert (ov.customers, ov.events) == (customers, len(frame))
+    assert ov.conversion_rate == converted / customers
+    assert ov.churn_rate == len(churned) / customers
+    assert ov.touchpoints == frame["touchpoint"].nunique()
+    assert ov.channels == frame["channel"].nunique()
+
+    weekly = overview.weekly_activity(events)
+    week = frame["timestamp"].dt.to_period("W-SUN").dt.start_time.rename("week")
+    expected = (frame.assign(week=week, channel=frame["channel"].fillna("(none)"),
+                             customer_id=ids)
+                .groupby(["week", "channel"])
+                .agg(customers=("customer_id", "nunique"), events=("customer_id", "size"))
+                .reset_index())
+    pd.testing.assert_frame_equal(weekly, expected, check_dtype=False)

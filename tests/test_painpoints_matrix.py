@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import demo, ingest
+from analysis.frames import Filters, canonical
+from analysis.painpoints.costs import journey_terms
 from analysis.painpoints.matrix import UNLINKED, Weights, pain_points, priority_matrix
 from analysis.schema import ParameterError
+from analysis.survival import customer_lifetimes, from_first
+from analysis.survival.exposure import exposure_hazard
 
 AIRLINE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "airline_sentiment.csv"
 
@@ -105,3 +110,50 @@ def test_airline_end_to_end_in_well_under_30_seconds(airline):
     assert matrix["mentions"].sum() == len(airline) == 14_640
     assert set(matrix["touchpoint"]) == {"United", "US Airways", "American", "Southwest",
                                          "Delta", "Virgin America"}
+
+
+def test_journey_costs_match_plain_pandas():
+    """Conversion impact, the raisers' revenue and the hazard ratios of the matrix, from a
+    filtered DuckDB relation with tied timestamps, against a per-row pandas computation."""
+    d = demo.load()
+    first = d.events["customer_id"].drop_duplicates().iloc[:1500]
+    ev = d.events[d.events["customer_id"].isin(first)].reset_index(drop=True)
+    ev = ev.astype({"touchpoint": str, "channel": str, "stage": str})
+    ev["timestamp"] = ev["timestamp"].dt.floor("D")  # many events at one instant
+    ev["event_seq"] = np.arange(len(ev), dtype="int64")
+    fb = d.feedback[d.feedback["customer_id"].isin(first)].reset_index(drop=True)
+    relation = duckdb.connect().from_df(ev)
+    events = canonical(relation, "events", Filters(channels=("web", "app", "email")))
+    kept = ev[ev["channel"].isin(["web", "app", "email"])]
+    conversion, churn = ["Purchase"], ["Cancel subscription"]
+    result = pain_points(fb, events, churn=churn, conversion=conversion, start_at=conversion)
+    matrix = journey_terms(result.matrix.drop(columns="priority"), result.comments, events,
+                           churn, conversion, conversion).rename(columns={"_revenue": "raised"})
+    assert matrix["conversion_impact"].notna().sum() > 5
+    assert matrix["churn_hazard_ratio"].notna().sum() > 2
+
+    ids = kept["customer_id"].astype(str)
+    converted = kept["touchpoint"].isin(conversion).groupby(ids).max().astype(float)
+    revenue = kept["revenue"].groupby(ids).sum()
+    reached = ids.groupby(kept["touchpoint"]).agg(set)
+    lifetimes = customer_lifetimes(from_first(kept, conversion), churn_touchpoints=churn)
+    starts = lifetimes.set_index(lifetimes["customer_id"].astype(str))["start"]
+    said = result.comments.dropna(subset=["customer_id"]).assign(
+        customer_id=lambda c: c["customer_id"].astype(str))
+    for row in matrix.itertuples():
+        part = said[(said["touchpoint"] == row.touchpoint) & (said["topic_id"] == row.topic_id)]
+        who = set(part["customer_id"]) & set(converted.index)
+        others = reached.get(row.touchpoint, set()) - who
+        impact = (converted[sorted(who)].mean() - converted[sorted(others)].mean()
+                  if who and others and row.touchpoint not in conversion else np.nan)
+        assert row.conversion_impact == pytest.approx(impact, nan_ok=True, abs=1e-12)
+        negative = set(part.loc[part["sentiment"] == "negative", "customer_id"])
+        assert row.raised == pytest.approx(revenue[sorted(negative & set(revenue.index))]
+                                           .sum())
+        if np.isfinite(row.churn_hazard_ratio):
+            first_said = part.groupby("customer_id")["timestamp"].min()
+            known = first_said.index.intersection(starts.index)
+            days = (first_said[known] - starts[known]).dt.total_seconds() / 86_400
+            fit = exposure_hazard(lifetimes, days)
+            assert row.churn_hazard_ratio == pytest.approx(fit.hazard_ratio, rel=1e-9)
+            assert row.hr_ci_low == pytest.approx(fit.ci_low, rel=1e-9)

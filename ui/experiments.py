@@ -215,7 +215,7 @@ def groups(table: pd.DataFrame, s: ExperimentSettings) -> pd.Series:
 def trend(path: str, events_id: str, feedback_id: str | None, filters: Filters,
           s: ExperimentSettings, kpi: str) -> pd.DataFrame:
     table = units(path, events_id, feedback_id, filters, s)
-    table = table.assign(group=groups(table, s))
+    table = table[["period", kpi]].assign(group=groups(table, s))
     summary = kpis.kpi_summary(table, [kpi], by=["period", "group"], catalog=s.catalog())
     return summary.drop(columns="kpi")
 

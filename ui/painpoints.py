@@ -102,11 +102,18 @@ def _frames(path: str, feedback_id: str, events_id: str | None, filters: Filters
     return feedback.sort(*order, nulls_last=True), events
 
 
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def _feedback(path: str, feedback_id: str, events_id: str | None,
+              filters: Filters) -> pd.DataFrame:
+    """The feedback rows in their fixed order, read once for the topics and the matrix."""
+    feedback, _ = _frames(path, feedback_id, events_id, filters)
+    return feedback.collect().to_pandas()
+
+
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Finding topics in the comments…")
 def base_topics(path: str, feedback_id: str, events_id: str | None, filters: Filters,
                 use_categories: bool, n_topics: int) -> Topics:
-    feedback, _ = _frames(path, feedback_id, events_id, filters)
-    fb = feedback.collect().to_pandas()
+    fb = _feedback(path, feedback_id, events_id, filters)
     if use_categories:
         return painpoints.topics_from_categories(fb["category"], texts=fb.get("text"))
     texts = fb["text"] if "text" in fb else pd.Series([None] * len(fb), dtype=object)
@@ -151,8 +158,8 @@ def result(path: str, feedback_id: str, events_id: str | None, filters: Filters,
            s: PainSettings, _topics: Topics, topics_key: tuple, churn: tuple[str, ...],
            conversion: tuple[str, ...]) -> PainPoints:
     """``_topics`` is not hashed: ``topics_key`` (what it was built from) stands for it."""
-    feedback, events = _frames(path, feedback_id, events_id, filters)
-    fb = feedback.collect().to_pandas()
+    fb = _feedback(path, feedback_id, events_id, filters)
+    events = data.events_frame(path, events_id, filters) if events_id else None
     # Lifetimes start at the first conversion, as on the Churn page: a complaint before
     # buying is then a fact known when the lifetime starts.
     return painpoints.pain_points(

@@ -124,9 +124,12 @@ def ab_test(
                         unassigned=len(data) - len(labels), status="degenerate",
                         message=f"Only one variant ({control}) in the data; nothing to compare.")
     rows, reduction = [], {}
+    arms = {v: (data[variant] == v).to_numpy() for v in variants}  # once, not per metric
     for metric in metrics:
         values, test, kind = _prepare(data, metric, cuped, winsorize, rank_test, reduction)
-        groups = {v: values[data[variant] == v].dropna().to_numpy() for v in variants}
+        values = values.to_numpy(dtype=float)
+        known = ~np.isnan(values)
+        groups = {v: values[arm & known] for v, arm in arms.items()}
         for v in (v for v in variants if v != control):
             rows.append({"metric": metric, "variant": v,
                          **_compare(groups[v], groups[control], kind, test, alpha)})
@@ -158,8 +161,8 @@ def _check_options(metrics, cuped, winsorize) -> tuple[list[str], dict[str, str]
 
 def _collect(units: Any, variant: str, metrics: list[str], cuped: dict[str, str]) -> pd.DataFrame:
     """The needed columns as pandas, variant labels as text, metrics as floats."""
-    lf = to_lazy(units)
-    names = lf.collect_schema().names()
+    lf = None if isinstance(units, pd.DataFrame) else to_lazy(units)
+    names = list(units.columns) if lf is None else lf.collect_schema().names()
     needed = list(dict.fromkeys([variant, *metrics, *cuped.values()]))
     missing = [c for c in needed if c not in names]
     if missing:
@@ -168,15 +171,26 @@ def _collect(units: Any, variant: str, metrics: list[str], cuped: dict[str, str]
             f"{valid_values(names)}.",
             "Pass variant=, metrics= and cuped= with column names of the units table.",
         )
-    data = lf.select(needed).collect().to_pandas()
-    data[variant] = data[variant].astype(object).where(data[variant].notna(), None)
-    data[variant] = data[variant].map(lambda v: None if v is None else str(v))
+    # pandas input is read as it is (the round trip through an engine copies every row).
+    source = units if lf is None else lf.select(needed).collect().to_pandas()
+    data = pd.DataFrame({variant: _as_text(source[variant])}, index=source.index)
     for col in needed[1:]:
-        data[col] = _as_float(data[col], col)
-    return data
+        data[col] = _as_float(source[col], col)
+    return data.reset_index(drop=True)
+
+
+def _as_text(labels: pd.Series) -> pd.Series:
+    """Variant labels as str (None where missing), without a Python call per label when
+    they are text already."""
+    labels = labels.astype(object).where(labels.notna(), None)
+    if pd.api.types.infer_dtype(labels, skipna=True) in ("string", "empty"):
+        return labels
+    return labels.map(lambda v: None if v is None else str(v))
 
 
 def _as_float(column: pd.Series, name: str) -> pd.Series:
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        return column.astype(float)
     if pd.api.types.is_bool_dtype(column) or column.dtype == object:
         column = column.map(lambda v: float(v) if isinstance(v, bool | np.bool_) else v)
     try:
@@ -212,7 +226,8 @@ def _prepare(data, metric, cuped, winsorize, rank_test, reduction):
     """The metric values to test, the test name and the kind ("proportion" or "mean")."""
     y = data[metric]
     observed = y.dropna()
-    if metric not in cuped and observed.isin([0.0, 1.0]).all():
+    binary = ((observed.to_numpy() == 0.0) | (observed.to_numpy() == 1.0)).all()
+    if metric not in cuped and binary:
         return y, "two-proportion z-test", "proportion"
     if winsorize is not None and len(observed):
         y = y.clip(upper=float(observed.quantile(winsorize)))

@@ -83,7 +83,7 @@ def ab_effects(units: pd.DataFrame, kpis: Sequence[str], catalog: dict[str, KPI]
     parts, reduction, srm_p, unassigned = [], {}, np.nan, 0
     others: list[str] = []
     for seg, part in _segments(data, segment):
-        present = set(part[variant].dropna().astype(str))
+        present = {str(v) for v in part[variant].dropna().unique()}
         if seg != ALL and (control not in present or len(present) < 2):
             parts.append(_untested(kpis, others, seg, control, present))
             continue

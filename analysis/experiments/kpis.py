@@ -161,12 +161,23 @@ def customer_kpis(
     if horizon_days:
         _censor(table, horizon_days)
     if feedback is not None:
-        table = table.merge(feedback_kpis_per_customer(feedback), on="customer_id", how="left")
+        table = _with_feedback(table, feedback_kpis_per_customer(feedback))
     # The engine sorted the rows; text sorts there as in Python (by code point), other ids
     # (numbers made text here) do not.
     if text_ids or table["customer_id"].is_monotonic_increasing:
         return table  # already indexed 0…n−1: a reset would copy every column
     return table.sort_values("customer_id", ignore_index=True)
+
+
+def _with_feedback(table: pd.DataFrame, per: pd.DataFrame) -> pd.DataFrame:
+    """``table`` left-joined with the feedback KPIs on customer_id: a lookup of its ids in
+    the (much smaller) feedback table, rather than a merge that hashes every customer."""
+    if not per["customer_id"].is_unique:
+        return table.merge(per, on="customer_id", how="left")
+    found = per.set_index("customer_id").reindex(table["customer_id"].to_numpy())
+    for col in found.columns:
+        table[col] = found[col].to_numpy()
+    return table
 
 
 def _check_days(name: str, days: Any) -> None:
@@ -353,6 +364,8 @@ def kpi_summary(units: pd.DataFrame, kpis: Sequence[str], *, by: Sequence[str] =
         raise unknown_values_error("KPI", unknown, [k for k in catalog if k in units])
     by = list(by)
     rows = []
+    # Only the columns used: grouping copies each group's rows of every column it holds.
+    units = units[list(dict.fromkeys([*by, *kpis]))]
     groups = units.groupby(by, dropna=True, observed=True, sort=True) if by else [((), units)]
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)

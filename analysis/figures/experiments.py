@@ -102,10 +102,14 @@ def effect_forest_chart(effects: pd.DataFrame, *, height: int | None = None) -> 
         vertical_spacing=min(55 / height, 0.9 / max(len(kpis) - 1, 1)),
         subplot_titles=[_kpi_title(k, rows.loc[rows["kpi"] == k, "unit"].iloc[0])
                         for k in kpis])
-    shown: set[str] = set()
+    shown, axes = set(), {}
     for i, kpi in enumerate(kpis, start=1):
         part = rows[rows["kpi"] == kpi].reset_index(drop=True)
-        _add_effect_panel(fig, part, i, shown)
+        axes.update(_add_effect_panel(fig, part, i, shown))
+    # Every panel's line at 0 and axes in one layout update (plotly validates each call).
+    fig.update_layout(shapes=[dict(type="line", x0=0, x1=0, y0=0, y1=1, xref=f"x{n}",
+                                   yref=f"y{n} domain", line=dict(color="#666", dash="dash",
+                                   width=1)) for n in ["", *range(2, len(kpis) + 1)]], **axes)
     dropped = len(effects) - len(rows)
     top, bottom, height = _TOP + 24, 46 if dropped else 10, height + (30 if dropped else 0)
     # The legend sits above the first KPI's title, not on it.
@@ -119,8 +123,8 @@ def effect_forest_chart(effects: pd.DataFrame, *, height: int | None = None) -> 
     return fig
 
 
-def _add_effect_panel(fig: go.Figure, part: pd.DataFrame, row: int, shown: set[str]) -> None:
-    """One KPI's comparisons (a trace per verdict), its line at 0 and its axes."""
+def _add_effect_panel(fig: go.Figure, part: pd.DataFrame, row: int, shown: set[str]) -> dict:
+    """One KPI's comparisons (a trace per verdict); returns its axes' layout."""
     unit = plain(part["unit"].iloc[0])
     for verdict, color in VERDICT_COLORS.items():
         rows = part[part["_verdict"] == verdict]
@@ -144,11 +148,11 @@ def _add_effect_panel(fig: go.Figure, part: pd.DataFrame, row: int, shown: set[s
             "(95% CI %{customdata[3]} to %{customdata[4]})<br>Adjusted p %{customdata[5]}"
             "<extra></extra>", row=row, col=1)
         shown.add(verdict)
-    fig.add_vline(x=0, line=dict(color="#666", dash="dash", width=1), row=row, col=1)
-    fig.update_xaxes(range=_padded_range(part), zeroline=False, row=row, col=1)
-    fig.update_yaxes(tickvals=list(range(len(part))), automargin=True,
-                     ticktext=part["comparison"].map(plain).tolist(),
-                     range=[len(part) - 0.5, -0.5], row=row, col=1)
+    n = "" if row == 1 else row  # subplot axes are x, x2, x3…
+    return {f"xaxis{n}": dict(range=_padded_range(part), zeroline=False),
+            f"yaxis{n}": dict(tickvals=list(range(len(part))), automargin=True,
+                                    ticktext=part["comparison"].map(plain).tolist(),
+                                    range=[len(part) - 0.5, -0.5])}
 
 
 def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -18,21 +18,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical, naive_utc, to_lazy
+from analysis.frames import canonical
+from analysis.painpoints.costs import MAX_HR_ROWS, MIN_CUSTOMERS_FOR_HR, journey_terms
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment
 from analysis.painpoints.topics import Topics, discover_topics, topics_from_categories
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError
 from analysis.stats import wilson_interval
-from analysis.survival import customer_lifetimes, from_first
-from analysis.survival.exposure import exposure_hazards
 
 UNLINKED = "(unlinked)"
-#: Rows whose topic was raised by fewer customers get no hazard ratio (too few to fit).
-MIN_CUSTOMERS_FOR_HR = 10
-#: Hazard ratios are fitted for at most this many rows (the most customers first).
-MAX_HR_ROWS = 40
+__all__ = ["COLUMNS", "HR_FULL", "MAX_HR_ROWS", "MIN_CUSTOMERS_FOR_HR", "UNLINKED", "PainPoints",
+           "Weights", "pain_points", "priority_matrix"]
 #: A hazard ratio of this size (or more) scores the full churn term of the priority.
 HR_FULL = 3.0
 COLUMNS = ("touchpoint", "topic", "topic_id", "mentions", "customers", "rated", "negative",
@@ -149,8 +146,8 @@ def pain_points(feedback: Any, events: Any = None, *, n_topics: int | None = Non
     comments = _comments(fb, events, topics, tolerance)
     matrix = _counts(comments)
     if events is not None and not matrix.empty:
-        matrix = _journey_terms(matrix, comments, events, list(churn), list(conversion),
-                                list(start_at))
+        matrix = journey_terms(matrix, comments, events, list(churn), list(conversion),
+                               list(start_at))
     matrix = _prioritise(matrix, weights)
     links = comments["link"].value_counts().to_dict()
     status, message = _status(fb, topics)
@@ -216,122 +213,6 @@ def _counts(comments: pd.DataFrame) -> pd.DataFrame:
                 "revenue_at_risk"):
         out[col] = np.nan
     return out
-
-
-# --------------------------------------------------------------------------- journeys
-
-
-def _journey_terms(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any,
-                   churn: list[str], conversion: list[str], start_at: list[str]) -> pd.DataFrame:
-    if "customer_id" not in comments:
-        return matrix
-    raisers = _raisers(comments)
-    per_customer, reached = _customer_facts(events, conversion)
-    masks: dict[Any, np.ndarray] = {}
-    matrix = matrix.copy()
-    for i, row in matrix.iterrows():
-        who = raisers.get((row["touchpoint"], row["topic_id"]), set())
-        negative = raisers.get((row["touchpoint"], row["topic_id"], "negative"), set())
-        if "revenue" in per_customer:
-            matrix.at[i, "_revenue"] = float(
-                per_customer.loc[_mask(per_customer.index, negative), "revenue"].sum())
-        if conversion and row["touchpoint"] not in conversion:
-            if row["touchpoint"] not in masks:  # a touchpoint has several topics
-                masks[row["touchpoint"]] = _mask(per_customer.index,
-                                                 reached.get(row["touchpoint"], ()))
-            matrix.at[i, "conversion_impact"] = _conversion_impact(
-                per_customer, who, masks[row["touchpoint"]])
-    if churn:
-        _hazards(matrix, comments, events, churn, start_at)
-    if "_revenue" in matrix:
-        # The share of the raisers' churn the problem accounts for, (HR − 1) / HR, applied
-        # to their revenue: a problem whose raisers churn less puts nothing at risk.
-        hr = matrix["churn_hazard_ratio"]
-        matrix["revenue_at_risk"] = matrix["_revenue"] * ((hr - 1) / hr).clip(lower=0)
-    return matrix
-
-
-def _raisers(comments: pd.DataFrame) -> dict[tuple, set]:
-    out: dict[tuple, set] = {}
-    rows = comments.dropna(subset=["customer_id"])
-    for key, part in rows.groupby(["touchpoint", "topic_id"], dropna=False):
-        out[key] = set(part["customer_id"].astype(str))
-        out[(*key, "negative")] = set(
-            part.loc[part["sentiment"] == "negative", "customer_id"].astype(str))
-    return out
-
-
-def _customer_facts(events: Any, conversion: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Per customer: revenue and converted; and per touchpoint, the customers who reached it
-    (an array of ids: one vectorised lookup per matrix row, not a set per customer)."""
-    import narwhals as nw
-
-    lf = to_lazy(events)
-    names = lf.collect_schema().names()
-    tp = nw.col("touchpoint").cast(nw.String)
-    aggs = [tp.is_in(conversion or [""]).cast(nw.Int8).max().alias("converted")]
-    if "revenue" in names:
-        aggs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
-    facts = lf.group_by("customer_id").agg(*aggs).collect().to_pandas()
-    facts["customer_id"] = facts["customer_id"].astype(str)
-    pairs = (lf.select(nw.col("customer_id"), tp.alias("touchpoint")).unique()
-             .collect().to_pandas())
-    pairs["customer_id"] = pairs["customer_id"].astype(str)
-    reached = {str(t): part["customer_id"].to_numpy()
-               for t, part in pairs.groupby("touchpoint", sort=False)}
-    return facts.set_index("customer_id"), reached
-
-
-def _mask(index: pd.Index, ids: Any) -> np.ndarray:
-    """``index.isin(ids)`` for a unique index, through its cached hash table: one lookup per
-    id rather than a pass over a million customers per matrix row."""
-    found = index.get_indexer(pd.Index(list(ids), dtype=object))
-    mask = np.zeros(len(index), dtype=bool)
-    mask[found[found >= 0]] = True
-    return mask
-
-
-def _conversion_impact(facts: pd.DataFrame, who: set, reached: np.ndarray) -> float:
-    """Conversion of the raisers minus that of the others who reached the touchpoint
-    (``reached``: a mask over ``facts``)."""
-    raised = _mask(facts.index, who)
-    a = facts.loc[raised, "converted"]
-    b = facts.loc[reached & ~raised, "converted"]
-    return float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
-
-
-def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: list[str],
-             start_at: list[str]) -> None:
-    """Each row's churn hazard ratio: customers count as exposed from their first comment on
-    the topic at the touchpoint (a time-varying covariate, so the time they had to survive
-    before complaining is not credited to the complaint)."""
-    # survival.churn_table's lifetimes without its journey covariates, unused here.
-    table = customer_lifetimes(from_first(events, start_at) if start_at else events,
-                               churn_touchpoints=churn)
-    if table.empty or table["churned"].sum() == 0 or "timestamp" not in comments:
-        return
-    table = table.assign(customer_id=table["customer_id"].astype(str))
-    starts = table.set_index("customer_id")["start"]
-    said = comments.dropna(subset=["customer_id", "timestamp"]).assign(
-        customer_id=lambda c: c["customer_id"].astype(str))
-    firsts = said.groupby(["touchpoint", "topic_id", "customer_id"], dropna=False)[
-        "timestamp"].min()
-    order = matrix.sort_values("customers", ascending=False).index[:MAX_HR_ROWS]
-    rows = [i for i in order if matrix.at[i, "customers"] >= MIN_CUSTOMERS_FOR_HR
-            and (matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"]) in firsts.index]
-    parts = []
-    for i in rows:
-        when = firsts.loc[(matrix.at[i, "touchpoint"], matrix.at[i, "topic_id"])]
-        known = when.index.intersection(starts.index)
-        days = (naive_utc(when[known]) - naive_utc(starts[known])).dt.total_seconds()
-        parts.append(pd.DataFrame({"exposure": i, "customer_id": known,
-                                   "days": days.to_numpy() / 86_400}))
-    if not parts:
-        return
-    for i, fit in exposure_hazards(table, pd.concat(parts, ignore_index=True)).items():
-        if fit.exposed >= MIN_CUSTOMERS_FOR_HR and np.isfinite(fit.hazard_ratio):
-            matrix.loc[i, ["churn_hazard_ratio", "hr_ci_low", "hr_ci_high"]] = (
-                fit.hazard_ratio, fit.ci_low, fit.ci_high)
 
 
 # --------------------------------------------------------------------------- priority
