@@ -26,23 +26,41 @@ NO_CHANNEL = "-"
 
 
 def seed(ctx: Context) -> TouchSettings:
-    """Widget values from the link when the page is entered; the settings from the link."""
-    s = settings_from_url(ctx.url)
+    """Widget values from the link when the page is entered; the settings from the link.
+
+    Each widget is seeded on its own when its value is missing: the widgets of a closed tab
+    are not drawn, so Streamlit forgets them, and the link has kept their settings."""
+    s = _known_personas(ctx, settings_from_url(ctx.url))
     ss = st.session_state
-    if "t_by" not in ss or ss.get("t_seeded_for") != ctx.events.id:
-        # Entering the page, or another dataset picked on it: its channels and columns.
-        columns = segment_columns(ctx)
-        segment = s.segment if s.segment is not None else (columns[0] if columns else "")
-        ss.update({"t_by": s.by, "t_lb": s.lookback_days, "t_hl": s.half_life_days,
-                   "t_per": s.period, "t_np": s.periods, "t_tol": s.tolerance_days,
-                   "t_seg": segment, "t_pa": s.persona_a or EVERYONE,
-                   "t_pb": s.persona_b or EVERYONE, "t_seeded_for": ctx.events.id})
+    fresh = ss.get("t_seeded_for") != ctx.events.id  # entering, or another dataset picked
+    wanted = {"t_by": s.by, "t_lb": s.lookback_days, "t_hl": s.half_life_days,
+              "t_per": s.period, "t_np": s.periods, "t_tol": s.tolerance_days,
+              "t_seg": _segment(ctx, s), "t_pa": s.persona_a or EVERYONE,
+              "t_pb": s.persona_b or EVERYONE}
+    ss.update({k: v for k, v in wanted.items() if fresh or k not in ss})
+    ss["t_seeded_for"] = ctx.events.id
+    if fresh or "t_on" not in ss or "t_off" not in ss:
         known = channels(ctx)
         for key, default in zip(("on", "off"), default_kinds(ctx), strict=True):
             listed = ctx.url.get(key)
             picked = default if listed is None else [c for c in listed if c != NO_CHANNEL]
             ss[f"t_{key}"] = [c for c in picked if c in known]
     return s
+
+
+def _segment(ctx: Context, s: TouchSettings) -> str:
+    """The persona column of the link, or the default one."""
+    columns = segment_columns(ctx)
+    return s.segment if s.segment is not None else (columns[0] if columns else "")
+
+
+def _known_personas(ctx: Context, s: TouchSettings) -> TouchSettings:
+    """``s`` without personas its segment column does not have (a link kept while the map's
+    tab is closed carries only personas that can be drawn)."""
+    values = segment_values(ctx, _segment(ctx, s))
+    a = s.persona_a if s.persona_a in values else None
+    b = s.persona_b if a and s.persona_b in values and s.persona_b != a else None
+    return replace(s, persona_a=a, persona_b=b)
 
 
 def scorecard_controls() -> tuple[str, int, int]:

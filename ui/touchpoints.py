@@ -103,7 +103,8 @@ def _with_trend(path: str, events_id: str, feedback_id: str | None, filters: Fil
                 conversion: tuple[str, ...], churn: tuple[str, ...], period: str, periods: int,
                 tolerance_days: int) -> Scorecard:
     """The scorecard with the reach trend over ``periods`` ``period``s: changing the trend
-    recounts reach only, not the hazards, attribution and feedback behind the roles."""
+    slices the reach counts the scorecard stored (months and weeks), without recomputing the
+    hazards, attribution and feedback behind the roles or reading the events again."""
     card = _scorecard(path, events_id, feedback_id, filters, conversion, churn, tolerance_days)
     if (period, periods) == (DEFAULTS["per"], DEFAULTS["np"]):
         return card

@@ -5,17 +5,24 @@ Both are Cox models with the touch as a time-varying covariate (``survival.expos
 a customer counts as unexposed until their first event of the touchpoint and exposed from then
 on, so the time before the touch is not credited to it (no immortal-time bias), and a touch that
 recurs over a long journey is not mistaken for a cause of not converting.
+
+The per-customer facts come from the scorecard's customer × touchpoint table (``firsts``) and
+its customer table (``people``), computed once in the engine; pandas gets the first times of
+the touchpoints that are fitted, once for both models.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import naive_utc, to_pandas
+from analysis.frames import materialize, naive_utc, to_pandas
 from analysis.survival import customer_lifetimes, from_first
 from analysis.survival.exposure import exposure_hazards
+from analysis.touchpoints.trend import as_text
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
 MIN_EXPOSED_FOR_HR = 10
@@ -24,76 +31,141 @@ CONVERSION_COLUMNS = ("conversion_hazard_ratio", "conv_hr_ci_low", "conv_hr_ci_h
                       "conv_hr_p_value")
 
 
-def churn_hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: pd.Series,
+def eligible(reached: pd.Series, outcome: list[str]) -> list[str]:
+    """Touchpoints with a hazard ratio against ``outcome``: not an outcome touchpoint, with
+    at least MIN_EXPOSED_FOR_HR customers (none without an outcome)."""
+    if not outcome:
+        return []
+    return [tp for tp, n in reached.items() if tp not in outcome and n >= MIN_EXPOSED_FOR_HR]
+
+
+def first_touches(firsts: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
+    """customer_id, ``_tp``, ``_first_at`` (first time), ``_start`` (first event),
+    ``_churn_start`` (first start of a churn lifetime) and ``_converted_at`` (first
+    conversion) of ``touchpoints``, in pandas."""
+    columns = ["customer_id", "_tp", "_first_at", "_start", "_churn_start", "_converted_at"]
+    if not touchpoints:
+        return pd.DataFrame(columns=columns)
+    rows = firsts.filter(nw.col("_tp").is_in(touchpoints)).select(*columns)
+    when = to_pandas(rows)
+    if not pd.api.types.is_object_dtype(when["customer_id"]):
+        when["customer_id"] = when["customer_id"].astype(str)
+    return when
+
+
+def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[str]
+                       ) -> tuple[nw.LazyFrame, nw.LazyFrame]:
+    """One row per customer × touchpoint: first place and time (``_first_pos``,
+    ``_first_at``), whether before conversion (``_before``, ``_conv_with``), the customer's
+    first event and churn start; and one row per customer (``people``): ``_start`` (first
+    event), ``_conv_pos`` / ``_converted_at`` (place and time of the first conversion; the
+    journey order follows time), ``_churn_start`` (first ``start_at`` event, or ``_start``)."""
+    grouped = materialize(as_text(ev.group_by("customer_id", "touchpoint").agg(
+        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at")),
+        {"touchpoint": "_tp"}))
+
+    def among(names: list[str], column: str) -> nw.Expr:
+        hit = nw.col("_tp").is_in(names or [""]) & nw.lit(bool(names))
+        return nw.when(hit).then(nw.col(column))
+
+    people = materialize(grouped.with_columns(
+        among(conversion, "_first_pos").alias("_cp"), among(conversion, "_first_at").alias("_ca"),
+        among(start_at, "_first_at").alias("_sa"),
+    ).group_by("customer_id").agg(
+        nw.col("_first_at").min().alias("_start"), nw.col("_cp").min().alias("_conv_pos"),
+        nw.col("_ca").min().alias("_converted_at"), nw.col("_sa").min().alias("_churn_start")))
+    if not start_at:
+        people = people.with_columns(nw.col("_start").alias("_churn_start"))
+    conv = nw.col("_conv_pos")
+    before = conv.is_null() | (nw.col("_first_pos") < conv)
+    firsts = grouped.join(people, on="customer_id").with_columns(
+        before.cast(nw.Int64).alias("_before"),
+        (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
+    return materialize(firsts), people
+
+
+def hazard_ratios(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
+                  people: nw.LazyFrame, reached: pd.Series, conversion: list[str],
                   churn: list[str], start_at: list[str]) -> pd.DataFrame:
-    """Churn hazard ratio of exposure from each touchpoint's first event (one grouped query).
+    """The conversion and the churn hazard ratios (exposures.CONVERSION_COLUMNS and
+    CHURN_COLUMNS), from one collection of the first touches both fit."""
+    fitted = list(dict.fromkeys(eligible(reached, conversion) + eligible(reached, churn)))
+    when = first_touches(firsts, fitted)
+    out = churn_hazards(lf, when, reached, churn, start_at)
+    spans = pd.DataFrame(columns=["customer_id", "_start", "_converted_at"])
+    data_end = None
+    if eligible(reached, conversion):
+        data_end = ev.select(nw.col("timestamp").max()).collect().item()
+        spans = to_pandas(people.select("customer_id", "_start", "_converted_at"))
+    return conversion_hazards(spans, when, reached, conversion, data_end).join(out)
+
+
+def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, reached: pd.Series, churn: list[str],
+                  start_at: list[str]) -> pd.DataFrame:
+    """Churn hazard ratio of exposure from each touchpoint's first event.
 
     Lifetimes run from the first ``start_at`` event (the first event when empty) to the first
     churn event or the end of the data; a touch before the start counts from the start.
+    ``when``: :func:`first_touches`.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CHURN_COLUMNS))
-    eligible = [tp for tp, n in reached.items() if tp not in churn and n >= MIN_EXPOSED_FOR_HR]
-    if not churn or not eligible:
+    fitted = eligible(reached, churn)
+    if not fitted:
         return out
     # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark).
     population = from_first(lf, start_at) if start_at else lf
     lifetimes = customer_lifetimes(population, churn_touchpoints=churn)
     if lifetimes.empty or not lifetimes["churned"].any():
         return out
-    lifetimes = lifetimes.assign(customer_id=lifetimes["customer_id"].astype(str))
-    rows = firsts.filter(nw.col("_tp").is_in(eligible)).select("customer_id", "_tp", "_first_at")
-    if start_at:
-        starters = ev.filter(nw.col("_tp").is_in(start_at)).select("customer_id").unique()
-        rows = rows.join(starters, on="customer_id", how="semi")
-    when = to_pandas(rows).assign(customer_id=lambda f: f["customer_id"].astype(str))
-    start = lifetimes.set_index("customer_id")["start"].reindex(when["customer_id"])
-    when["_days"] = _days(when["_first_at"], start)
-    return _fit_each(out, lifetimes, when)
+    rows = when[when["_tp"].isin(fitted) & when["_churn_start"].notna()]
+    days = _days(rows["_first_at"], rows["_churn_start"])
+    return _fit_each(out, lifetimes, rows, days)
 
 
-def conversion_hazards(ev: nw.LazyFrame, firsts: nw.LazyFrame, reached: pd.Series,
-                       conversion: list[str]) -> pd.DataFrame:
+def conversion_hazards(people: pd.DataFrame, when: pd.DataFrame, reached: pd.Series,
+                       conversion: list[str], data_end: Any) -> pd.DataFrame:
     """Conversion hazard ratio of exposure from each touchpoint's first event.
 
     Each customer is followed from their first event to their first conversion (the event)
-    or the end of the data (censored: they could still have converted until then); a touch
-    at or after the conversion never counts.
+    or the end of the data (``data_end``, censored: they could still have converted until
+    then); a touch at or after the conversion never counts. ``people``: customer_id,
+    ``_start``, ``_converted_at`` per customer; ``when``: :func:`first_touches`.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CONVERSION_COLUMNS))
-    eligible = [tp for tp, n in reached.items()
-                if tp not in conversion and n >= MIN_EXPOSED_FOR_HR]
-    if not conversion or not eligible:
+    fitted = eligible(reached, conversion)
+    if not fitted or not people["_converted_at"].notna().any():
         return out
-    converted_at = nw.when(nw.col("_pos") == nw.col("_conv_pos")).then(nw.col("timestamp"))
-    spans = to_pandas(ev.group_by("customer_id").agg(
-        nw.col("timestamp").min().alias("start"), nw.col("timestamp").max().alias("_last"),
-        converted_at.min().alias("_converted_at")))
-    spans["customer_id"] = spans["customer_id"].astype(str)
-    end = naive_utc(spans["_converted_at"]).fillna(naive_utc(spans["_last"]).max())
-    lifetimes = pd.DataFrame({"customer_id": spans["customer_id"],
-                              "duration_days": _days(end, spans["start"]),
-                              "churned": spans["_converted_at"].notna()})
-    if not lifetimes["churned"].any():
-        return out
-    rows = firsts.filter(nw.col("_tp").is_in(eligible)).select("customer_id", "_tp", "_first_at")
-    when = to_pandas(rows).assign(customer_id=lambda f: f["customer_id"].astype(str))
-    start = spans.set_index("customer_id")["start"].reindex(when["customer_id"])
-    when["_days"] = _days(when["_first_at"], start)
-    return _fit_each(out, lifetimes, when)
+    end = naive_utc(people["_converted_at"]).fillna(naive_utc(pd.Series([data_end]))[0])
+    lifetimes = pd.DataFrame({"customer_id": people["customer_id"].astype(str),
+                              "duration_days": _days(end, people["_start"]),
+                              "churned": people["_converted_at"].notna().to_numpy()})
+    # A touch at or after the conversion is never exposed time: not passed on at all.
+    converted_at = when["_converted_at"]
+    rows = when[when["_tp"].isin(fitted) & (converted_at.isna()
+                                            | (when["_first_at"] < converted_at))]
+    return _fit_each(out, lifetimes, rows, _days(rows["_first_at"], rows["_start"]))
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
-    return ((naive_utc(later).to_numpy() - naive_utc(earlier).to_numpy())
-            / np.timedelta64(1, "s") / 86_400)
+    return (_micros(later) - _micros(earlier)) / np.timedelta64(1, "s") / 86_400
 
 
-def _fit_each(out: pd.DataFrame, lifetimes: pd.DataFrame, when: pd.DataFrame) -> pd.DataFrame:
-    """One exposure model per touchpoint in ``when`` (customer_id, _tp, _days), fitted
+def _micros(values: pd.Series) -> np.ndarray:
+    """naive_utc's times, without its copies when DuckDB already gave naive microseconds."""
+    if values.dtype == np.dtype("datetime64[us]"):
+        return values.to_numpy()
+    return naive_utc(values).to_numpy()
+
+
+def _fit_each(out: pd.DataFrame, lifetimes: pd.DataFrame, rows: pd.DataFrame,
+              days: np.ndarray) -> pd.DataFrame:
+    """One exposure model per touchpoint in ``rows`` (customer_id, _tp) at ``days``, fitted
     together over the shared risk sets."""
+    # Touchpoints by number: grouping millions of rows by a number beats grouping by text.
+    codes, names = pd.factorize(rows["_tp"])
     fits = exposure_hazards(lifetimes, pd.DataFrame(
-        {"exposure": when["_tp"].astype(str).to_numpy(), "customer_id": when["customer_id"],
-         "days": when["_days"]}))
-    for tp, fit in fits.items():
+        {"exposure": codes, "customer_id": rows["customer_id"].to_numpy(), "days": days}))
+    for code, fit in fits.items():
         if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
-            out.loc[tp] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
+            out.loc[names[code]] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)
     return out

@@ -10,7 +10,7 @@ through Narwhals; pandas gets aggregates only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,10 +35,19 @@ from analysis.schema import ParameterError
 from analysis.touchpoints.attribution import attribution
 from analysis.touchpoints.exposures import (
     CONVERSION_COLUMNS,
-    churn_hazards,
-    conversion_hazards,
+    first_touch_tables,
+    hazard_ratios,
 )
-from analysis.touchpoints.trend import TREND_COLUMNS, reach_trend, trend_events
+from analysis.touchpoints.trend import (
+    COUNT_COLUMNS,
+    STORED_PERIODS,
+    TREND_COLUMNS,
+    as_text,
+    reach_counts,
+    reach_trend,
+    trend_events,
+    trend_from_counts,
+)
 
 #: Break: HR ≥ this, CI above 1 (BH over the touchpoints); or negative share's Wilson low ≥
 #: BREAK_NEGATIVE_LOW over ≥ MIN_RATED rated answers.
@@ -69,7 +78,10 @@ class Scorecard:
     customers (distinct, touching it that period), active (distinct, any event that period),
     reach (customers / active), over the last ``periods`` periods with events. ``rule``: the
     role rule in words. ``customers``: distinct customers; ``converters``: those with a
-    conversion event (0 without conversion)."""
+    conversion event (0 without conversion). ``reach_counts``: the distinct customers per
+    touchpoint and period behind the trend, for months and weeks over the last
+    STORED_PERIODS periods (``trend.COUNT_COLUMNS``), so :func:`with_reach_trend` slices them
+    instead of reading the events again."""
 
     table: pd.DataFrame
     trend: pd.DataFrame
@@ -78,6 +90,8 @@ class Scorecard:
     converters: int
     status: Status
     message: str
+    reach_counts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(COUNT_COLUMNS)))
 
 
 def scorecard(events: Any, feedback: Any = None, *, conversion: Sequence[str] | None = None,
@@ -90,10 +104,18 @@ def with_reach_trend(card: Scorecard, events: Any, *, period: stats.Period = "mo
                      periods: int = 6) -> Scorecard:
     """``card`` (a :func:`touchpoint_scorecard` of ``events``) with its reach trend over
     other periods: what ``touchpoint_scorecard(..., period=, periods=)`` gives, recomputing
-    only the trend (roles do not depend on it)."""
+    only the trend (roles do not depend on it). Sliced from ``card.reach_counts`` when they
+    cover the periods asked for; ``events`` are read again only when they do not (or for a
+    fading touchpoint whose customers in the earlier half the counts cannot tell)."""
     period = stats.check_period(period)
     _check_periods(periods)
-    trend, facts = reach_trend(trend_events(canonical(events, "events")), period, periods)
+    ev = trend_events(canonical(events, "events"))
+    counts = card.reach_counts[card.reach_counts["period"] == period]
+    stored = int(counts["_tp"].isna().sum())
+    if stored and (stored >= periods or stored < STORED_PERIODS):  # every period counted
+        trend, facts = trend_from_counts(counts, ev, period, periods)
+    else:
+        trend, facts = reach_trend(ev, period, periods)
     table = card.table.drop(columns=["reach_trend", "fading"]).join(facts, on="touchpoint")
     table["fading"] = table["fading"].astype("boolean").fillna(False).astype(bool)
     return replace(card, table=table[list(COLUMNS)], trend=trend)
@@ -160,22 +182,23 @@ def touchpoint_scorecard(
     starts = starts or conv  # churn is judged among converters, from their first conversion
     for names, what in ((conv, "conversion"), (churn_names, "churn"), (starts, "start")):
         check_touchpoints(lf, names, f"{what} touchpoint")
-    ev = _events(lf, conv)
-    customers = as_int(ev.select(nw.col("customer_id").n_unique()).collect().item())
+    ev = _events(lf)
+    firsts, people = first_touch_tables(ev, conv, starts)
+    customers, converters = (as_int(v) for v in people.select(
+        nw.len(), nw.col("_conv_pos").count()).collect().row(0))
     if customers == 0:
         return Scorecard(pd.DataFrame(columns=list(COLUMNS)),
                          pd.DataFrame(columns=list(TREND_COLUMNS)), _rule(alpha, 0, np.inf), 0, 0,
                          "empty", "There are no events to score.")
-    converters = as_int(ev.filter(~nw.col("_conv_pos").is_null())
-                        .select(nw.col("customer_id").n_unique()).collect().item())
-    firsts = materialize(_firsts(ev))
     table = _lift(_reach(ev, firsts, conv, customers), conv, customers, converters)
     table["attribution_share"] = _shares(lf, conv, table.index)
-    reached = table["customers"]
-    table = table.join(conversion_hazards(ev, firsts, reached, conv)).join(
-        churn_hazards(lf, ev, firsts, reached, churn_names, starts))
+    table = table.join(hazard_ratios(lf, ev, firsts, people, table["customers"], conv,
+                                     churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
-    trend, fading = reach_trend(ev, period, periods)
+    counts = pd.concat([reach_counts(ev, kind, max(periods, STORED_PERIODS) if kind == period
+                                     else STORED_PERIODS) for kind in stats.PERIODS],
+                       ignore_index=True)
+    trend, fading = trend_from_counts(counts, ev, period, periods)
     table = table.join(fading).assign(  # BH over the touchpoints; NaN (not estimated) stays
         _hr_adjusted=stats.adjust_p_values(table["hr_p_value"].to_numpy(), "fdr_bh"),
         _conv_adjusted=stats.adjust_p_values(table["conv_hr_p_value"].to_numpy(), "fdr_bh"))
@@ -185,7 +208,7 @@ def touchpoint_scorecard(
              if credited else np.inf)
     status, message = _status(table, conv, churn_names, converters, customers)
     return Scorecard(_roles(table, alpha, share), trend, _rule(alpha, credited, share),
-                     customers, converters, status, message)
+                     customers, converters, status, message, counts)
 
 
 def _check_periods(periods: Any) -> None:
@@ -201,13 +224,13 @@ def _names(value: Sequence[str] | None, what: str) -> list[str]:
     return [str(v) for v in value or ()]
 
 
-def _events(lf: nw.LazyFrame, conversion: list[str]) -> nw.LazyFrame:
-    """customer_id, timestamp, ``_tp`` / ``_channel`` (text), ``_pos`` (place in the journey),
-    ``_gap`` (seconds to the next event), ``_conv_pos`` (place of the first conversion)."""
+def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
+    """customer_id, timestamp, touchpoint, channel (when there is one; both as stored, cast
+    to text after grouping), ``_pos`` (place in the journey), ``_gap`` (seconds to the next
+    event)."""
     names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    channel = [nw.col("channel").cast(nw.String).alias("_channel")] if "channel" in names else []
     fast = uses_precomputed(lf)
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
     # Precomputed steps also count events without a time (first in journey order): _pos
@@ -215,26 +238,12 @@ def _events(lf: nw.LazyFrame, conversion: list[str]) -> nw.LazyFrame:
     known = [nw.col("_step").alias("_pos"),
              nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
              .alias("next_timestamp")] if fast else []
-    lf = lf.select("customer_id", *dict.fromkeys([*order, "touchpoint"]),
-                   nw.col("touchpoint").cast(nw.String).alias("_tp"), *channel, *known)
+    raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
+    lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)
     if not fast:
         lf = ordered_window(lf, order, step="_pos", following=["timestamp"])
-    hit = nw.col("_tp").is_in(conversion or [""]) & nw.lit(bool(conversion))
-    lf = lf.with_columns(nw.when(hit).then(nw.col("_pos")).min().over("customer_id")
-                         .alias("_conv_pos"))
     lf = lf.with_columns(seconds_between(lf, "next_timestamp", "timestamp").alias("_gap"))
-    return materialize(lf.drop("next_timestamp"))
-
-
-def _firsts(ev: nw.LazyFrame) -> nw.LazyFrame:
-    """One row per customer × touchpoint: first place and time, whether before conversion."""
-    grouped = ev.group_by("customer_id", "_tp").agg(
-        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at"),
-        nw.col("_conv_pos").min().alias("_conv_pos"))
-    conv = nw.col("_conv_pos")
-    before = conv.is_null() | (nw.col("_first_pos") < conv)
-    return grouped.with_columns(before.cast(nw.Int64).alias("_before"),
-                                (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
+    return materialize(lf.drop("next_timestamp"))  # read by several queries
 
 
 def _reach(ev: nw.LazyFrame, firsts: nw.LazyFrame, conversion: list[str],
@@ -247,12 +256,15 @@ def _reach(ev: nw.LazyFrame, firsts: nw.LazyFrame, conversion: list[str],
     table.insert(1, "reach", table["customers"] / customers)
     if not conversion:
         table["touched_before_conversion"] = np.nan
-    gaps = to_pandas(ev.group_by("_tp").agg(nw.col("_gap").median().alias("_median")))
+    # Grouped by the stored columns (ENUMs group faster than text), as text afterwards.
+    gaps = to_pandas(as_text(ev.group_by("touchpoint").agg(
+        nw.col("_gap").median().alias("_median")), {"touchpoint": "_tp"}))
     table["median_seconds_to_next"] = gaps.set_index("_tp")["_median"].astype(float)
     table.insert(0, "channels", None)
-    if "_channel" in ev.collect_schema().names():
-        per = to_pandas(ev.filter(~nw.col("_channel").is_null())
-                        .group_by("_tp", "_channel").agg(nw.len().alias("_n")))
+    if "channel" in ev.collect_schema().names():
+        per = to_pandas(as_text(ev.filter(~nw.col("channel").is_null())
+                                .group_by("touchpoint", "channel").agg(nw.len().alias("_n")),
+                                {"touchpoint": "_tp", "channel": "_channel"}))
         per = per.sort_values(["_tp", "_n", "_channel"], ascending=[True, False, True])
         joined = per.groupby("_tp")["_channel"].agg(", ".join).reindex(table.index)
         table["channels"] = joined.astype(object).where(joined.notna(), None)

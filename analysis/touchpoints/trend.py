@@ -1,5 +1,10 @@
 """The reach trend of the touchpoint scorecard: each touchpoint's share of active customers
-over the last periods, and which touchpoints are losing reach (fading)."""
+over the last periods, and which touchpoints are losing reach (fading).
+
+The distinct customers per touchpoint and period are counted once, for as many periods as a
+trend may ask (:data:`STORED_PERIODS`) and for both kinds of period (:func:`reach_counts`);
+a trend over other periods is then sliced from those counts without reading the events again
+(:func:`trend_from_counts`)."""
 
 from __future__ import annotations
 
@@ -14,28 +19,73 @@ from analysis.frames import naive_utc, to_pandas
 FADING_DROP = -0.30
 FADING_MIN_CUSTOMERS = 20
 TREND_COLUMNS: tuple[str, ...] = ("touchpoint", "period", "customers", "active", "reach")
+#: Periods counted ahead for a later trend (the page offers up to 24).
+STORED_PERIODS = 24
+#: reach_counts: period (kind), _period (key), _tp (None: any touchpoint, the active
+#: customers), customers (distinct).
+COUNT_COLUMNS: tuple[str, ...] = ("period", "_period", "_tp", "customers")
 
 
 def trend_events(lf: nw.LazyFrame) -> nw.LazyFrame:
-    """customer_id, timestamp and ``_tp`` (touchpoint as text) of the events the scorecard
-    scores (no missing touchpoint, customer or time), all :func:`reach_trend` needs."""
+    """customer_id, timestamp and touchpoint of the events the scorecard scores (no missing
+    touchpoint, customer or time), all :func:`reach_trend` needs."""
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
-    return lf.select("customer_id", "timestamp", nw.col("touchpoint").cast(nw.String).alias("_tp"))
+    return lf.select("customer_id", "timestamp", "touchpoint")
+
+
+def as_text(lf: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
+    """``lf`` with ``columns`` (grouped by as stored: an ENUM groups faster than text) cast
+    to text under their new names."""
+    return lf.with_columns(nw.col(c).cast(nw.String).alias(new) for c, new in columns.items()
+                           ).drop(list(columns))
+
+
+def _keyed(ev: nw.LazyFrame, period: str) -> nw.LazyFrame:
+    return ev.with_columns(stats.period_key("timestamp", period, ev).alias("_period"))
+
+
+def _plain(keys: pd.Series) -> list:
+    """Plain Python values (datetime, int, float), which every engine compares with."""
+    return [v.to_pydatetime() for v in keys] if keys.dtype.kind == "M" else keys.tolist()
+
+
+def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
+    """Distinct customers per touchpoint and period (and active customers, any touchpoint),
+    in the last ``periods`` periods with events: :data:`COUNT_COLUMNS`, sorted by period."""
+    keyed = _keyed(ev, period)
+    active = to_pandas(keyed.group_by("_period").agg(
+        nw.col("customer_id").n_unique().alias("customers"))).sort_values("_period")
+    active = active.iloc[-periods:]
+    per = to_pandas(as_text(keyed.filter(nw.col("_period") >= _plain(active["_period"])[0])
+                            .group_by("touchpoint", "_period").agg(
+                                nw.col("customer_id").n_unique().alias("customers")),
+                            {"touchpoint": "_tp"}))
+    out = pd.concat([active.assign(_tp=None), per], ignore_index=True)
+    out = out.assign(period=period, customers=out["customers"].astype("int64"))
+    return out[list(COUNT_COLUMNS)].reset_index(drop=True)
 
 
 def reach_trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reach per touchpoint in the last ``periods`` periods with events; reach_trend, fading."""
-    keyed = ev.with_columns(stats.period_key("timestamp", period, ev).alias("_period"))
-    active = to_pandas(keyed.group_by("_period").agg(
-        nw.col("customer_id").n_unique().alias("active"))).sort_values("_period")
-    recent, half = active["_period"].iloc[-periods:], min(periods, len(active)) // 2
-    # Plain Python values (datetime, int, float), which every engine compares with.
-    keys = [v.to_pydatetime() for v in recent] if recent.dtype.kind == "M" else recent.tolist()
-    lo, hi = keys[0], keys[max(half - 1, 0)]
-    per = to_pandas(keyed.filter(nw.col("_period") >= lo).group_by("_tp", "_period").agg(
-        nw.col("customer_id").n_unique().alias("customers")))
+    return trend_from_counts(reach_counts(ev, period, periods), ev, period, periods)
+
+
+def trend_from_counts(counts: pd.DataFrame, ev: nw.LazyFrame, period: str, periods: int
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`reach_trend` from the :func:`reach_counts` of ``period`` (at least ``periods``
+    of them, or all the data has). ``ev`` is read only when the per-period counts cannot tell
+    whether a fading touchpoint had enough customers in the earlier half."""
+    counts = counts[counts["period"] == period].infer_objects()
+    is_active = counts["_tp"].isna()
+    active = counts.loc[is_active, ["_period", "customers"]].rename(
+        columns={"customers": "active"}).sort_values("_period").iloc[-periods:]
+    keys = _plain(active["_period"])
+    half = min(periods, len(active)) // 2
+    per = counts.loc[~is_active & counts["_period"].isin(active["_period"]),
+                     ["_tp", "_period", "customers"]]
+    per = per[per["customers"] > 0]
     grid = pd.MultiIndex.from_product([sorted(per["_tp"].unique()), keys],
                                       names=["_tp", "_period"])
     trend = (per.set_index(["_tp", "_period"])["customers"].reindex(grid, fill_value=0)
@@ -44,13 +94,32 @@ def reach_trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFra
     wide = trend.pivot(index="_tp", columns="_period", values="reach")[keys]
     early = wide.iloc[:, :half].mean(axis=1).where(lambda m: m > 0) if half else np.nan
     change = (wide.iloc[:, len(keys) - half:].mean(axis=1) / early - 1).rename("reach_trend")
-    seen = to_pandas(keyed.filter(nw.col("_period") >= lo, nw.col("_period") <= hi)
-                     .group_by("_tp").agg(nw.col("customer_id").n_unique().alias("_n")))
-    seen = seen.set_index("_tp")["_n"].reindex(change.index).fillna(0)
-    fading = (change <= FADING_DROP) & (seen >= FADING_MIN_CUSTOMERS) & bool(half)
+    fading = (change <= FADING_DROP) & bool(half)
+    if half and fading.any():
+        enough = _enough_early(ev, trend, keys[:half], period, fading[fading].index)
+        fading = fading & enough.reindex(fading.index, fill_value=False)
     trend["period"] = naive_utc(stats.period_start(trend["_period"], period)).to_numpy()
     trend = trend.rename(columns={"_tp": "touchpoint"})[list(TREND_COLUMNS)]
     facts = pd.DataFrame({"reach_trend": change, "fading": fading}).rename_axis("touchpoint")
     return trend.astype({"customers": "int64", "active": "int64"}), facts
 
 
+def _enough_early(ev: nw.LazyFrame, trend: pd.DataFrame, early: list, period: str,
+                  candidates: pd.Index) -> pd.Series:
+    """Whether each candidate had ≥ FADING_MIN_CUSTOMERS distinct customers over the
+    ``early`` periods. The busiest period alone reaching it, or all of them together falling
+    short, decides; only the touchpoints in between are counted in the events."""
+    part = trend[trend["_period"].isin(early) & trend["_tp"].isin(candidates)]
+    counts = part.groupby("_tp")["customers"].agg(["max", "sum"]).reindex(candidates)
+    enough = counts["max"] >= FADING_MIN_CUSTOMERS
+    unsure = candidates[~enough & (counts["sum"] >= FADING_MIN_CUSTOMERS)]
+    if len(unsure):
+        keyed = _keyed(ev, period)
+        seen = to_pandas(keyed.filter(nw.col("_period") >= early[0],
+                                      nw.col("_period") <= early[-1],
+                                      nw.col("touchpoint").cast(nw.String).is_in(list(unsure)))
+                         .group_by("touchpoint").agg(nw.col("customer_id").n_unique().alias("_n")))
+        seen = seen.assign(_tp=seen.pop("touchpoint").astype(str))
+        exact = seen.set_index("_tp")["_n"].reindex(unsure).fillna(0)
+        enough.loc[unsure] = exact >= FADING_MIN_CUSTOMERS
+    return enough.reindex(candidates).fillna(False).astype(bool)

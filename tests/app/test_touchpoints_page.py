@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from analysis import ingest
 from analysis.store import Workspace
 from tests.app.conftest import count_calls, open_page, qp
@@ -24,7 +26,7 @@ def _charts(at) -> list[dict]:
 
 
 def test_demo_shows_the_planted_make_and_break_points(workspace_path):
-    at = open_page(PAGE)
+    at = open_page(PAGE)  # the scorecard tab is open by default
     assert not _errors(at)
     card = at.dataframe[0].value
     roles = dict(zip(card["touchpoint"], card["role"], strict=True))
@@ -33,59 +35,111 @@ def test_demo_shows_the_planted_make_and_break_points(workspace_path):
     assert card.iloc[0]["role"] == "Break"  # break points first
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Break points"]) >= 1
-    assert metrics["Converting customers"] == "1,665"
-    # attribution, completion, journey map (and the fading chart when any fades)
-    assert len(_charts(at)) >= 3
-    assert any("Markov" in str(c) for c in _charts(at))
+    assert "Converting customers" not in metrics  # closed tabs compute nothing
+    assert qp(at, "tab") == []  # the default tab stays out of the link
+    dataset = qp(at, "dataset")
+    attribution = open_page(PAGE, dataset=dataset, tab="attribution")
+    assert not _errors(attribution)
+    assert any("Markov" in str(c) for c in _charts(attribution))
+    completion = open_page(PAGE, dataset=dataset, tab="channels")
+    assert not _errors(completion)
+    assert {m.label: m.value for m in completion.metric}["Converting customers"] == "1,665"
+    assert _charts(completion)
 
 
-def test_settings_come_from_the_link_and_stay_there(workspace_path):
+def test_a_link_to_the_journey_map_opens_it_and_keeps_the_tab(workspace_path, monkeypatch):
+    calls = count_calls(monkeypatch, ui_touchpoints,
+                        ["touchpoint_scorecard", "compare_models", "online_offline",
+                         "journey_map"])
+    at = open_page(PAGE, tab="map")
+    assert not _errors(at)
+    assert calls["journey_map"] >= 1
+    assert (calls["touchpoint_scorecard"], calls["compare_models"],
+            calls["online_offline"]) == (0, 0, 0)
+    assert any(h.value == "Journey map" for h in at.subheader)
+    assert _charts(at) and at.selectbox(key="t_pa").value == ""
+    assert qp(at, "tab") == ["map"]
+    at.selectbox(key="t_pa").set_value("Loyalist").run()
+    assert not _errors(at)
+    assert qp(at, "tab") == ["map"] and qp(at, "pa") == ["Loyalist"]
+
+
+@pytest.mark.parametrize("tab", ["scorecard", "attribution", "channels", "map"])
+def test_settings_come_from_the_link_and_stay_there(workspace_path, tab):
     at = open_page(PAGE, by="channel", lb="30", hl="3", per="week", np="8", tol="3",
                    seg="persona", pa="Loyalist", pb="Deal hunter", on=["web", "app"],
-                   off=["-"])
+                   off=["-"], tab=tab)
     assert not _errors(at)
-    assert at.session_state["t_by"] == "channel"
-    assert at.number_input(key="t_lb").value == 30
-    assert at.number_input(key="t_hl").value == 3
-    assert at.selectbox(key="t_per").value == "week"
-    assert at.number_input(key="t_np").value == 8
-    assert at.number_input(key="t_tol").value == 3
-    assert at.selectbox(key="t_pa").value == "Loyalist"
-    assert at.selectbox(key="t_pb").value == "Deal hunter"
-    assert at.multiselect(key="t_on").value == ["web", "app"]
-    assert at.multiselect(key="t_off").value == []
+    if tab == "scorecard":
+        assert at.selectbox(key="t_per").value == "week"
+        assert at.number_input(key="t_np").value == 8
+        assert at.number_input(key="t_tol").value == 3
+    if tab == "attribution":
+        assert at.session_state["t_by"] == "channel"
+        assert at.number_input(key="t_lb").value == 30
+        assert at.number_input(key="t_hl").value == 3
+        assert any({"channel", "markov"} <= set(df.value.columns) for df in at.dataframe)
+    if tab == "channels":
+        assert at.multiselect(key="t_on").value == ["web", "app"]
+        assert at.multiselect(key="t_off").value == []
+        # Nothing is offline: every converter finishes online or unclassified.
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Started online, finished offline"] == "0.0%"
+    if tab == "map":
+        assert at.selectbox(key="t_pa").value == "Loyalist"
+        assert at.selectbox(key="t_pb").value == "Deal hunter"
+    # The settings of the closed tabs stay in the link.
     for key, value in (("by", ["channel"]), ("lb", ["30"]), ("hl", ["3"]), ("per", ["week"]),
                        ("np", ["8"]), ("tol", ["3"]), ("seg", ["persona"]),
                        ("pa", ["Loyalist"]), ("pb", ["Deal hunter"]), ("off", ["-"])):
         assert qp(at, key) == value, key
     assert set(qp(at, "on")) == {"web", "app"}
-    # The attribution table is by channel now.
-    assert any({"channel", "markov"} <= set(df.value.columns) for df in at.dataframe)
-    # Nothing is offline: every converter finishes online or unclassified.
-    assert {m.label: m.value for m in at.metric}["Started online, finished offline"] == "0.0%"
+    assert qp(at, "tab") == ([] if tab == "scorecard" else [tab])
+
+
+def test_settings_survive_switching_tabs(workspace_path):
+    at = open_page(PAGE)
+    at.selectbox(key="t_per").set_value("week").run()
+    at.session_state["t_tab"] = "Attribution"
+    at.run()
+    assert not _errors(at)
+    assert qp(at, "tab") == ["attribution"] and qp(at, "per") == ["week"]
+    at.number_input(key="t_lb").set_value(14).run()
+    assert qp(at, "lb") == ["14"] and qp(at, "per") == ["week"]
+    at.session_state["t_tab"] = "Scorecard"
+    at.run()
+    assert not _errors(at)
+    assert at.selectbox(key="t_per").value == "week"
+    assert qp(at, "tab") == [] and qp(at, "lb") == ["14"]
 
 
 def test_defaults_stay_out_of_the_link_and_bad_values_fall_back(workspace_path):
-    at = open_page(PAGE, lb="²", hl="-4", per="fortnight", np="999", by="<script>", pa="Nobody")
+    bad = {"lb": "²", "hl": "-4", "per": "fortnight", "np": "999", "by": "<script>",
+           "pa": "Nobody"}
+    at = open_page(PAGE, **bad)
     assert not _errors(at)
+    assert at.selectbox(key="t_per").value == "month"
+    for key in ("lb", "hl", "per", "np", "by", "pa", "pb", "on", "off", "tab"):
+        assert qp(at, key) == [], key
+    at = open_page(PAGE, **bad, tab="attribution")
     assert at.number_input(key="t_lb").value == 0
     assert at.number_input(key="t_hl").value == 7
-    assert at.selectbox(key="t_per").value == "month"
+    at = open_page(PAGE, **bad, tab="map")
     assert at.selectbox(key="t_pa").value == ""
-    for key in ("lb", "hl", "per", "np", "by", "pa", "pb", "on", "off"):
-        assert qp(at, key) == [], key
+    at = open_page(PAGE, tab="<script>")  # an unknown tab opens the default one
+    assert not _errors(at) and at.dataframe and qp(at, "tab") == []
 
 
 def test_changing_attribution_does_not_rescore(workspace_path, monkeypatch):
     calls = count_calls(monkeypatch, ui_touchpoints,
                         ["touchpoint_scorecard", "compare_models", "journey_map"])
-    at = open_page(PAGE)
-    assert calls["touchpoint_scorecard"] == 1 and calls["compare_models"] == 1
+    at = open_page(PAGE, tab="attribution")
+    assert calls["touchpoint_scorecard"] == 0 and calls["compare_models"] == 1
     at.number_input(key="t_lb").set_value(14).run()
     assert not _errors(at)
-    assert calls["touchpoint_scorecard"] == 1 and calls["journey_map"] == 1
+    assert calls["touchpoint_scorecard"] == 0 and calls["journey_map"] == 0
     assert calls["compare_models"] == 2
-    assert qp(at, "lb") == ["14"]
+    assert qp(at, "lb") == ["14"] and qp(at, "tab") == ["attribution"]
 
 
 def test_changing_the_reach_trend_recounts_reach_only(workspace_path, monkeypatch):
@@ -102,8 +156,10 @@ def test_without_conversion_the_page_asks_for_it(workspace_path):
     dataset = qp(open_page(PAGE), "dataset")
     at = open_page(PAGE, dataset=dataset, d="1")  # definitions in the link: nothing defined
     assert not _errors(at)
-    assert any("Conversion is not defined" in m.value for m in at.markdown)
     assert at.dataframe  # the scorecard still shows reach, time and feedback
+    at = open_page(PAGE, dataset=dataset, d="1", tab="attribution")
+    assert not _errors(at)
+    assert any("Conversion is not defined" in m.value for m in at.markdown)
 
 
 def test_a_process_log_without_stages_gets_a_map_of_steps(workspace_path):
@@ -114,16 +170,18 @@ def test_a_process_log_without_stages_gets_a_map_of_steps(workspace_path):
     at = open_page(PAGE, dataset=info.id)
     assert not _errors(at)
     assert at.dataframe[0].value["touchpoint"].notna().all()
+    at = open_page(PAGE, dataset=info.id, tab="map")
+    assert not _errors(at)
     charts = _charts(at)
     assert any("Step 1" in json.dumps(c) for c in charts)
 
 
 def test_no_persona_column_is_a_choice_that_stays_in_the_link(workspace_path):
-    at = open_page(PAGE)
+    at = open_page(PAGE, tab="map")
     assert at.selectbox(key="t_seg").value == "persona"  # the dataset's segment column
     at.selectbox(key="t_seg").set_value("").run()
     assert not _errors(at)
     assert at.selectbox(key="t_seg").value == "" and qp(at, "seg") == ["-"]
-    reopened = open_page(PAGE, dataset=qp(at, "dataset"), seg="-")
+    reopened = open_page(PAGE, dataset=qp(at, "dataset"), seg="-", tab="map")
     assert not _errors(reopened)
     assert reopened.selectbox(key="t_seg").value == ""

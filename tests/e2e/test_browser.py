@@ -217,13 +217,13 @@ def test_pain_points_view_restores_from_a_link(server, browser):
 def test_touchpoints_link_and_journey_map_downloads(server, browser, tmp_path):
     context, page, dataset, outside = _open_demo(server, browser, 1600, downloads=True)
     page.goto(f"{server.url}/Touchpoints?dataset={dataset}&by=channel&lb=30&seg=persona"
-              "&pa=Loyalist&pb=Deal%20hunter")
+              "&pa=Loyalist&pb=Deal%20hunter&tab=map")
     expect(page.get_by_role("heading", name="Journey map")).to_be_visible()
     expect(page.locator(".js-plotly-plot", has_text="Payment failed").first).to_be_visible()
-    expect(page.get_by_text("Started offline, finished online").first).to_be_visible()
     expect(page.get_by_role("button", name="Download as PNG")).to_be_visible()
     page.wait_for_function("() => window.location.search.includes('pb=Deal')")
-    assert "by=channel" in page.url and "lb=30" in page.url
+    # The link keeps the open tab and the settings of the closed ones.
+    assert "tab=map" in page.url and "by=channel" in page.url and "lb=30" in page.url
     with page.expect_download() as png:
         page.get_by_role("button", name="Download as PNG").click()
     assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -232,6 +232,10 @@ def test_touchpoints_link_and_journey_map_downloads(server, browser, tmp_path):
     saved = tmp_path / "map.html"
     html.value.save_as(saved)
     page.screenshot(path=str(SHOTS / "e2e_touchpoints.png"), full_page=True)
+    page.get_by_role("tab", name="Online or offline").click()
+    expect(page.get_by_text("Started offline, finished online").first).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('tab=channels')")
+    assert "pb=Deal" in page.url and "lb=30" in page.url
     context.close()
     assert not outside, f"the page called out to {outside}"
 
