@@ -276,19 +276,33 @@ def _as_datetime(value: Any) -> datetime:
 def suggest_inactivity_days(lf: nw.LazyFrame, quantile: float = 0.9) -> int | None:
     """A churn threshold from the data: the ``quantile`` of the gaps between a customer's
     consecutive events, in whole days (at least 1); None with no repeat events."""
-    previous = lf.select(
-        "customer_id", "timestamp",
-        nw.col("timestamp").shift(1).over("customer_id", order_by="timestamp").alias("_prev"),
-    ).filter(~nw.col("_prev").is_null())
-    gaps = (
-        previous.select(seconds_between(previous, "timestamp", "_prev").alias("_gap"))
-        .select(nw.col("_gap").quantile(quantile, "linear").alias("q"))
-        .collect()
-        .item()
-    )
-    if gaps is None or gaps != gaps:
+    value = _precomputed_quantile(lf, quantile)
+    if value is False:
+        previous = lf.select(
+            "customer_id", "timestamp",
+            nw.col("timestamp").shift(1).over("customer_id", order_by="timestamp")
+            .alias("_prev"),
+        ).filter(~nw.col("_prev").is_null())
+        value = (previous.select(seconds_between(previous, "timestamp", "_prev").alias("_gap"))
+                 .select(nw.col("_gap").quantile(quantile, "linear")).collect().item())
+    if value is None or value != value:
         return None
-    return max(1, math.ceil(float(gaps) / 86400))
+    return max(1, math.ceil(float(value) / 86400))
+
+
+def _precomputed_quantile(lf: nw.LazyFrame, quantile: float) -> Any:
+    """The quantile of the gaps from the import's precomputed next event time, in one pass
+    without sorting the events; False when it cannot stand for the window's: the columns are
+    missing, or an event has no time or no touchpoint (the precomputed columns skip those)."""
+    names = lf.collect_schema().names()
+    if "_next_timestamp" not in names or "touchpoint" not in names:
+        return False
+    gap = seconds_between(lf, "_next_timestamp", "timestamp")  # null at a last event
+    value, missing = lf.select(
+        gap.quantile(quantile, "linear").alias("q"),
+        (nw.col("timestamp").is_null() | nw.col("touchpoint").is_null()).any().alias("m"),
+    ).collect().row(0)
+    return False if missing else value
 
 
 def guess_from_data(data: Any, profile: dict[str, Any]) -> Definitions:

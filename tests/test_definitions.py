@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import duckdb
 import narwhals as nw
 import numpy as np
 import pandas as pd
@@ -158,3 +159,22 @@ def test_url_round_trip_keeps_empty_definitions_apart_from_absent_ones():
     assert state.definitions_from_params({"dataset": ["x"]}) is None
     assert state.definitions_from_params({"d": ["1"], "d.inactive": ["-4"]}).inactivity_days \
         is None
+
+
+def test_suggested_inactivity_from_precomputed_gaps_is_the_same():
+    from analysis.precompute import add_journey_columns
+
+    con = duckdb.connect()
+    df = _events()
+    df = pd.concat([df, df.assign(timestamp=df["timestamp"] + pd.Timedelta(hours=7))])
+    relation = con.from_df(df)
+    plain = suggest_inactivity_days(nw.from_native(relation))
+    precomputed = nw.from_native(add_journey_columns(relation))
+    assert suggest_inactivity_days(precomputed) == plain
+    for quantile in (0.5, 0.75, 0.99):
+        assert suggest_inactivity_days(precomputed, quantile) == suggest_inactivity_days(
+            nw.from_native(relation), quantile)
+    # An event without a touchpoint is not a step: the gaps are taken from scratch then.
+    gappy = con.from_df(df.assign(touchpoint=df["touchpoint"].where(df.index != 1)))
+    assert suggest_inactivity_days(nw.from_native(add_journey_columns(gappy))) == (
+        suggest_inactivity_days(nw.from_native(gappy)))

@@ -190,3 +190,76 @@ def test_missing_text_values_are_a_level_not_a_lost_row():
     fit = cox_hazards(table, covariates=["plan"])
     assert fit.status == "ok" and fit.n == len(table)
     assert fit.table["covariate"].tolist() in (["plan=(missing)"], ["plan=app"])
+
+
+def _reference_ranking(table: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """The at-risk list the plain pandas way, row by row (how it was first written)."""
+    from analysis.survival.at_risk import _source_covariates
+    from analysis.survival.cox import fit_cox
+
+    fit = fit_cox(table, covariates=covariates, penalizer=0.01, keep=("customer_id",))
+    active = fit.rows[~fit.rows["churned"].astype(bool)]
+    terms = fit.coefficients.index.tolist()
+    contributions = (fit.design.loc[active.index, terms] - fit.means[terms]) * fit.coefficients
+    by_covariate = contributions.T.groupby(_source_covariates(terms, covariates)).sum().T
+    log_hazard = contributions.sum(axis=1).to_numpy()
+    order = np.argsort(-log_hazard, kind="stable")
+    ranked, values = active.iloc[order], by_covariate.iloc[order]
+    reasons = []
+    for i in range(len(ranked)):
+        row = values.iloc[i]
+        picks = np.argsort(-row.to_numpy(), kind="stable")[:3]
+        parts = [f"{value_label(row.index[j], ranked[row.index[j]].iloc[i])} "
+                 f"(×{np.exp(row.iloc[j]):.2f})" for j in picks if row.iloc[j] > 0.01]
+        reasons.append("; ".join(parts) if parts else "no single factor stands out")
+    return pd.DataFrame({"customer_id": ranked["customer_id"].astype(str).to_numpy(),
+                         "relative_hazard": np.exp(log_hazard[order]), "reasons": reasons})
+
+
+def test_ranking_and_reasons_match_the_row_by_row_reference():
+    rng = np.random.default_rng(5)
+    table = _hand_built(seed=5, n=600).assign(
+        plan=lambda d: rng.choice(["basic", "pro", "team"], len(d)),
+        n_channels=lambda d: rng.integers(1, 4, len(d)),
+        mean_score=lambda d: np.round(rng.normal(5, 2, len(d)), 1))
+    covariates = ["touched: fail", "plan", "n_channels", "mean_score"]
+    ours = at_risk(table, covariates=covariates).table
+    expected = _reference_ranking(table, covariates)
+    assert ours["customer_id"].tolist() == expected["customer_id"].tolist()
+    np.testing.assert_allclose(ours["relative_hazard"], expected["relative_hazard"],
+                               rtol=1e-12)
+    assert ours["reasons"].tolist() == expected["reasons"].tolist()
+    assert ours["reasons"].str.contains("Plan: ").any()
+    assert ours["reasons"].str.contains("Mean feedback score: ").any()
+
+
+@pytest.mark.parametrize("rule", [{"churn_touchpoints": ["cancel"]}, {"inactivity_days": 20},
+                                  {"churn_touchpoints": ["cancel"], "inactivity_days": 9}])
+def test_lifetimes_from_the_starts_equal_those_of_the_population(rule):
+    # A stored dataset (ENUM touchpoints, precomputed journey columns) takes its lifetimes
+    # from each customer's start and precomputed last event; the same events without the
+    # precomputed columns read the whole population. Ties in time (file order decides),
+    # a cancel before the purchase (not a churn), a customer who never bought, a purchase
+    # bought twice.
+    import duckdb
+
+    from analysis.precompute import add_journey_columns
+
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "b", "b", "b", "c", "c", "d", "d", "d", "e"],
+        "timestamp": pd.to_datetime([
+            "2024-01-01", "2024-01-03", "2024-01-03", "2024-02-01", "2024-01-02",
+            "2024-01-02", "2024-03-01", "2024-01-01", "2024-01-05", "2024-01-01",
+            "2024-01-10", "2024-01-20", "2024-01-04"]),
+        "touchpoint": ["visit", "buy", "cancel", "visit", "cancel", "buy", "visit", "visit",
+                       "cancel", "buy", "buy", "visit", "visit"],
+    }).assign(event_seq=lambda d: range(len(d)))
+    con = duckdb.connect()
+    con.execute("CREATE TYPE tp AS ENUM ('visit', 'buy', 'cancel')")
+    con.register("raw", events)
+    plain = con.sql("SELECT * REPLACE (touchpoint::tp AS touchpoint) FROM raw")
+    stored = add_journey_columns(plain)
+    fast = churn_table(stored, start_at=["buy"], **rule)
+    pd.testing.assert_frame_equal(fast, churn_table(plain, start_at=["buy"], **rule))
+    pd.testing.assert_frame_equal(fast, churn_table(events, start_at=["buy"], **rule))
+    assert fast["customer_id"].tolist() == ["a", "b", "d"]

@@ -130,3 +130,47 @@ def test_spark_input_agrees(spark, events, feedback):
     sdf = spark.createDataFrame(events.assign(event_seq=range(len(events))))
     out = journey_covariates(sdf, top_touchpoints=3, feedback=feedback)
     pd.testing.assert_frame_equal(out, expected)
+
+
+def test_flags_from_one_pass_match_the_reach_counted_apart(monkeypatch, events, feedback):
+    # ENUM touchpoints and channels (as stored datasets have, here not in alphabetical
+    # order) take the one-pass DuckDB route; with MAX_FLAGGED = 0 the reach is counted
+    # apart in Narwhals. Ties in reach, excluded touchpoints and a category nobody reached.
+    con = duckdb.connect()
+    con.execute("CREATE TYPE tp AS ENUM ('visit', 'never', 'cancel', 'buy', 'ad')")
+    con.register("raw", events)
+    con.execute("CREATE TYPE ch AS ENUM ('web', 'store', 'app')")
+    relation = con.sql("SELECT * REPLACE (touchpoint::tp AS touchpoint, channel::ch AS channel) "
+                       "FROM raw")
+    for top, exclude in ((2, ()), (5, ["cancel"]), (1, ["ad"]), (0, ())):
+        one_pass = journey_covariates(relation, top_touchpoints=top, exclude=exclude,
+                                      feedback=feedback)
+        with monkeypatch.context() as m:
+            m.setattr("analysis.survival.covariates.MAX_FLAGGED", 0)
+            apart = journey_covariates(relation, top_touchpoints=top, exclude=exclude,
+                                       feedback=feedback)
+        pd.testing.assert_frame_equal(one_pass, apart)
+        assert len(one_pass) == 3 and (one_pass["n_channels"] == [2, 1, 1]).all()
+
+
+@pytest.mark.parametrize("untouched", [False, True])
+def test_step_numbers_of_the_import_give_the_same_covariates(events, feedback, untouched):
+    # A stored dataset carries its journey steps (precompute); they order the journey as
+    # the order key does. An event without a touchpoint has no step: the key is used then.
+    from analysis.precompute import add_journey_columns
+
+    con = duckdb.connect()
+    con.execute("CREATE TYPE tp AS ENUM ('visit', 'never', 'cancel', 'buy', 'ad')")
+    con.execute("CREATE TYPE ch AS ENUM ('web', 'store', 'app')")
+    raw = events.assign(event_seq=range(len(events)))
+    if untouched:
+        raw.loc[1, "touchpoint"] = None
+    con.register("raw", raw)
+    relation = con.sql("SELECT * REPLACE (touchpoint::tp AS touchpoint, channel::ch AS channel) "
+                       "FROM raw")
+    with_steps = add_journey_columns(relation)
+    assert "_step" in with_steps.columns
+    for top in (0, 2, 5):
+        pd.testing.assert_frame_equal(
+            journey_covariates(with_steps, top_touchpoints=top, feedback=feedback),
+            journey_covariates(relation, top_touchpoints=top, feedback=feedback))

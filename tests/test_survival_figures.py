@@ -172,8 +172,13 @@ def test_chart_axes_hover_and_table_row():
     assert fig.layout.xaxis.title.text == "Days since first event"
     assert list(fig.layout.xaxis.tickvals) == [0, 30, 90, 180]
     line = _traces(fig, "a")[2]
-    for word in ("customdata[0]", "Day", "%{y:.1%}", "95% interval", "at risk"):
+    for word in ("fullData.name", "customdata[0]", "Day", "%{y:.1%}", "95% interval",
+                 "at risk"):
         assert word in line.hovertemplate
+    # The band's edges and the number at risk of each drawn point, for the hover.
+    part = CURVES[CURVES["group"] == "a"].sort_values("time", kind="stable")
+    np.testing.assert_allclose(line.customdata,
+                               part[["ci_lower", "ci_upper", "at_risk"]].to_numpy(float))
     table = fig.data[-1]
     assert table.mode == "text" and table.yaxis == "y2" and table.xaxis == "x2"
     cells = {(x, y): text for x, y, text in zip(table.x, table.y, table.text, strict=True)}
@@ -206,7 +211,7 @@ def test_group_names_are_plain_text():
     fig = survival_chart(curves)
     line = fig.data[2]
     assert line.name == "&lt;b&gt;x&lt;/b&gt; &amp; co"
-    assert line.customdata[0][0] == "&lt;b&gt;x&lt;/b&gt; &amp; co"
+    assert line.hovertemplate.startswith("%{fullData.name}<br>")  # the name above
     assert "<b>x" not in " ".join(fig.layout.yaxis2.ticktext)
     assert all("<b>" not in (t.name or "") for t in fig.data)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -81,7 +82,10 @@ def population_events(path: str, events_id: str, filters: Filters, s: ChurnSetti
     return survival.from_first(events, s.start_at) if s.start_at else events
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner="Measuring each customer's lifetime…")
+# The lifetimes, their curves and the churn model are read on every rerun: kept as objects
+# (cache_resource), not pickled copies, which took seconds to read back at a million
+# customers. Nothing changes them: every caller derives new frames (assign, copies).
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Measuring each customer's lifetime…")
 def churn_table(path: str, events_id: str, feedback_id: str | None, filters: Filters,
                 s: ChurnSettings) -> pd.DataFrame:
     feedback = None
@@ -102,15 +106,21 @@ def grouped(table: pd.DataFrame, by: str) -> pd.DataFrame:
     if by.startswith(survival.TOUCHED_PREFIX):
         name = by[len(survival.TOUCHED_PREFIX):]
         labels = values.map({1: f"Had {name}", 0: f"Never had {name}"})
-    else:
-        labels = values.astype("string").fillna("(missing)")
-        top = labels.value_counts().index[:MAX_GROUPS - 1]
-        if labels.nunique() > MAX_GROUPS:
-            labels = labels.where(labels.isin(top), OTHER)
-    return table.assign(group=labels.astype(str).to_numpy())
+        return table.assign(group=labels.astype(str).to_numpy())
+    # Each distinct value is written as text once (not once per customer), then counted.
+    codes, uniques = pd.factorize(values)
+    names = pd.Series(uniques).astype("string").fillna("(missing)").tolist()
+    labels = np.array([*names, "(missing)"], dtype=object)[codes]
+    label_codes, label_names = pd.factorize(labels)
+    label_names = pd.Index(label_names)
+    if len(label_names) > MAX_GROUPS:
+        counts = pd.Series(np.bincount(label_codes), index=label_names)
+        top = counts.sort_values(ascending=False).index[:MAX_GROUPS - 1]
+        labels = np.where(np.isin(label_codes, label_names.get_indexer(top)), labels, OTHER)
+    return table.assign(group=labels)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner="Drawing survival curves…")
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner="Drawing survival curves…")
 def km_result(path: str, events_id: str, feedback_id: str | None, filters: Filters,
               s: ChurnSettings, by: str) -> tuple[survival.KMResult, survival.CoxResult | None]:
     table = grouped(churn_table(path, events_id, feedback_id, filters, s), by)

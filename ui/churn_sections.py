@@ -36,16 +36,31 @@ def default_covariates(table: pd.DataFrame) -> list[str]:
     return columns
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner="Fitting the churn model (Cox)…")
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Fitting the churn model (Cox)…")
+def churn_model(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+                s: ChurnSettings, covariates: tuple[str, ...]):
+    """The Cox model of :func:`risk_model` and the covariates it kept; the drivers need no
+    ranking of the customers."""
+    table = churn_table(path, events_id, feedback_id, filters, s)
+    return survival.fit_churn_model(table, covariates=list(covariates))
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Ranking the customers at risk…")
 def risk_model(path: str, events_id: str, feedback_id: str | None, filters: Filters,
                s: ChurnSettings, covariates: tuple[str, ...]) -> survival.AtRiskResult:
-    table = churn_table(path, events_id, feedback_id, filters, s)
-    return survival.at_risk(table, covariates=list(covariates))
+    fit, kept = churn_model(path, events_id, feedback_id, filters, s, covariates)
+    return survival.rank_at_risk(fit, kept)
 
 
-def _covariates(ctx: Context, table: pd.DataFrame) -> tuple[str, ...]:
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _defaults(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+              s: ChurnSettings) -> list[str]:
+    """:func:`default_covariates` of the churn table, counted once per table."""
+    return default_covariates(churn_table(path, events_id, feedback_id, filters, s))
+
+
+def _covariates(ctx: Context, table: pd.DataFrame, default: list[str]) -> tuple[str, ...]:
     options = [c for c in table.columns if c not in BASE_COLUMNS]
-    default = default_covariates(table)
     if "c_cov" not in st.session_state:
         wanted = [c for c in ctx.url.get("cov", []) if c in options]
         st.session_state["c_cov"] = wanted or default
@@ -59,15 +74,15 @@ def render_drivers(ctx: Context, s: ChurnSettings) -> list[str]:
     """The hazard-ratio forest plot; returns the covariates (for the URL, when not default)."""
     fb_id = ctx.feedback.id if ctx.feedback else None
     table = churn_table(ctx.path, ctx.events.id, fb_id, ctx.filters, s)
-    covariates = _covariates(ctx, table)
+    default = _defaults(ctx.path, ctx.events.id, fb_id, ctx.filters, s)
+    covariates = _covariates(ctx, table, default)
     if not covariates:
         st.info("Pick at least one covariate to see what drives churn.")
         return []
-    result = risk_model(ctx.path, ctx.events.id, fb_id, ctx.filters, s, covariates)
-    model = result.model
+    model = churn_model(ctx.path, ctx.events.id, fb_id, ctx.filters, s, covariates)[0].result
     if model.status != "ok":
         st.warning(md(model.message), icon=":material/info:")
-        return _url_covariates(table, covariates)
+        return _url_covariates(default, covariates)
     st.caption(
         "Each dot is a hazard ratio from a Cox model: how much faster customers with this "
         "trait churn than comparable customers without it (text columns compare each value "
@@ -105,17 +120,17 @@ def render_drivers(ctx: Context, s: ChurnSettings) -> list[str]:
                  "p_adjusted": "Adjusted p (Benjamini–Hochberg)"},
          ratios=("hazard_ratio", "ci_low", "ci_high"), pvalues=("p_value", "p_adjusted"))
     csv_download(model.table, "churn_drivers.csv", "Download the hazard ratios")
-    return _url_covariates(table, covariates)
+    return _url_covariates(default, covariates)
 
 
-def _url_covariates(table: pd.DataFrame, covariates: tuple[str, ...]) -> list[str]:
-    return [] if list(covariates) == default_covariates(table) else list(covariates)
+def _url_covariates(default: list[str], covariates: tuple[str, ...]) -> list[str]:
+    return [] if list(covariates) == default else list(covariates)
 
 
 def render_at_risk(ctx: Context, s: ChurnSettings) -> None:
     fb_id = ctx.feedback.id if ctx.feedback else None
-    table = churn_table(ctx.path, ctx.events.id, fb_id, ctx.filters, s)
-    covariates = tuple(st.session_state.get("c_cov") or default_covariates(table))
+    covariates = tuple(st.session_state.get("c_cov")
+                       or _defaults(ctx.path, ctx.events.id, fb_id, ctx.filters, s))
     result = risk_model(ctx.path, ctx.events.id, fb_id, ctx.filters, s, covariates)
     if result.status != "ok":
         st.info(md(result.message))

@@ -71,8 +71,9 @@ def at_risk_table(curves: pd.DataFrame, ticks: Sequence[float]) -> pd.DataFrame:
     """
     ticks = [float(t) for t in ticks]
     rows = {}
-    for group in group_order(curves["group"].tolist()):
-        part = curves[curves["group"] == group].sort_values("time")
+    parts = _by_group(curves)
+    for group in group_order(list(parts)):
+        part = parts[group].sort_values("time")
         times = part["time"].to_numpy(dtype=float)
         counts = np.r_[part["at_risk"].to_numpy(dtype=float), 0.0]
         rows[group] = counts[np.searchsorted(times, ticks, side="left")]
@@ -80,6 +81,11 @@ def at_risk_table(curves: pd.DataFrame, ticks: Sequence[float]) -> pd.DataFrame:
     table.index.name = "group"
     whole = table.size and np.allclose(table.to_numpy(), np.round(table.to_numpy()))
     return table.round().astype("int64") if whole or table.empty else table
+
+
+def _by_group(curves: pd.DataFrame) -> dict[object, pd.DataFrame]:
+    """Each group's rows, split in one pass (a comparison per group costs a scan of all)."""
+    return dict(iter(curves.groupby("group", sort=False, dropna=False)))
 
 
 def risk_ticks(max_time: float, horizons: Sequence[float] = (30, 90, 180, 365)) -> list[float]:
@@ -118,14 +124,15 @@ def survival_chart(
     if curves.empty:
         return empty_figure("Nothing to draw: there are no survival curves.", height)
     _require(curves, CURVE_COLUMNS, "survival_chart", "kaplan_meier(...).curves")
-    groups = group_order(curves["group"].tolist())
+    parts = _by_group(curves)
+    groups = group_order(list(parts))
     colors = group_colors(groups)
     max_time = float(curves["time"].max())
     ticks = risk_ticks(max_time, horizons)
     table_px, plot_px = RISK_ROW * len(groups) + 6, height + RISK_ROW * len(groups) + 6 + GAP
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True)
     for group in groups:
-        part = curves[curves["group"] == group].sort_values("time", kind="stable")
+        part = parts[group].sort_values("time", kind="stable")
         _add_curve(fig, drawn_steps(part, max_time), plain(group), colors[group])
     _add_risk_table(fig, at_risk_table(curves, ticks), colors)
     fig.update_layout(height=plot_px + _TOP + _MARGIN["b"], margin=dict(_MARGIN, t=_TOP),
@@ -167,20 +174,25 @@ def drawn_steps(part: pd.DataFrame, max_time: float, resolution: int = 1000) -> 
 
 
 def _add_curve(fig: go.Figure, part: pd.DataFrame, name: str, color: str) -> None:
-    """One group's band (two edges, the lower filled up to the upper) and step curve."""
-    x = part["time"].tolist()
+    """One group's band (two edges, the lower filled up to the upper) and step curve.
+
+    Columns go in as numpy arrays: plotly validates a list point by point (seconds for a few
+    curves of thousands of points) but copies an array whole."""
+    x = part["time"].to_numpy(dtype=float)
     band = dict(x=x, mode="lines", line=dict(width=0, shape="hv", color=color),
                 legendgroup=name, showlegend=False, hoverinfo="skip")
-    fig.add_scatter(y=part["ci_upper"].tolist(), name=f"{name} upper", **band, row=1, col=1)
-    fig.add_scatter(y=part["ci_lower"].tolist(), name=f"{name} lower", fill="tonexty",
-                    fillcolor=rgba(color, 0.18), **band, row=1, col=1)
+    fig.add_scatter(y=part["ci_upper"].to_numpy(dtype=float), name=f"{name} upper", **band,
+                    row=1, col=1)
+    fig.add_scatter(y=part["ci_lower"].to_numpy(dtype=float), name=f"{name} lower",
+                    fill="tonexty", fillcolor=rgba(color, 0.18), **band, row=1, col=1)
+    # Numbers only (the name comes from the trace): an object array is deep-copied item by
+    # item each time plotly copies the figure.
+    custom = part[["ci_lower", "ci_upper", "at_risk"]].to_numpy(dtype=float)
     fig.add_scatter(
-        x=x, y=part["survival"].tolist(), mode="lines", name=name, legendgroup=name,
-        line=dict(shape="hv", color=color, width=2),
-        customdata=list(zip([name] * len(part), part["ci_lower"], part["ci_upper"],
-                            part["at_risk"], strict=True)),
-        hovertemplate="%{customdata[0]}<br>Day %{x:,.1~f}: %{y:.1%} still customers<br>95% "
-        "interval %{customdata[1]:.1%} to %{customdata[2]:.1%}<br>%{customdata[3]:,.0f} at "
+        x=x, y=part["survival"].to_numpy(dtype=float), mode="lines", name=name,
+        legendgroup=name, line=dict(shape="hv", color=color, width=2), customdata=custom,
+        hovertemplate="%{fullData.name}<br>Day %{x:,.1~f}: %{y:.1%} still customers<br>95% "
+        "interval %{customdata[0]:.1%} to %{customdata[1]:.1%}<br>%{customdata[2]:,.0f} at "
         "risk<extra></extra>", row=1, col=1,
     )
 

@@ -6,7 +6,14 @@ hazard ratios and the per-customer covariates built from journeys.
 >>> survival.kaplan_meier(lifetimes, by="segment").summary              # doctest: +SKIP
 """
 
-from analysis.survival.at_risk import AtRiskResult, at_risk, churn_table, covariate_label
+from analysis.survival.at_risk import (
+    AtRiskResult,
+    at_risk,
+    churn_table,
+    covariate_label,
+    fit_churn_model,
+    rank_at_risk,
+)
 from analysis.survival.cohorts import CohortResult, cohort_retention
 from analysis.survival.covariates import TOUCHED_PREFIX, journey_covariates
 from analysis.survival.cox import CoxResult, cox_hazards
@@ -31,8 +38,10 @@ __all__ = [
     "cox_hazards",
     "customer_lifetimes",
     "exposure_hazard",
+    "fit_churn_model",
     "from_first",
     "journey_covariates",
     "kaplan_meier",
+    "rank_at_risk",
     "win_back",
 ]

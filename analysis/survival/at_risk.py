@@ -15,12 +15,13 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import canonical
+from analysis.frames import canonical, materialize
 from analysis.results import Status
 from analysis.survival.covariates import TOUCHED_PREFIX, journey_covariates
-from analysis.survival.cox import CoxResult, fit_cox
-from analysis.survival.lifetimes import customer_lifetimes
-from analysis.survival.population import from_first
+from analysis.survival.cox import CoxFit, CoxResult, fit_cox
+from analysis.survival.lifetimes import customer_lifetimes, lifetimes_from_starts
+from analysis.survival.population import population as population_from
+from analysis.survival.population import start_keys
 
 AT_RISK_COLUMNS = ["customer_id", "risk_rank", "relative_hazard", "duration_days", "reasons"]
 #: Fits above this many customers run on a random sample of it (the page says so).
@@ -81,15 +82,24 @@ def churn_table(
     """
     start_at = [start_at] if isinstance(start_at, str) else list(start_at)
     lf = canonical(events, "events")
-    population = from_first(lf, start_at) if start_at else lf
-    lifetimes = customer_lifetimes(population, churn_touchpoints=churn_touchpoints,
-                                   inactivity_days=inactivity_days, as_of=as_of)
+    population, starts = lf, None
+    if start_at:  # the starts are read three times: computed once
+        keyed, starts, columns = start_keys(lf, start_at)
+        starts = materialize(starts)
+        population = population_from(keyed, starts, columns)
+    lifetimes = None if not start_at or as_of is not None else lifetimes_from_starts(
+        keyed, starts, churn_touchpoints=churn_touchpoints, inactivity_days=inactivity_days)
+    if lifetimes is None:
+        lifetimes = customer_lifetimes(population, churn_touchpoints=churn_touchpoints,
+                                       inactivity_days=inactivity_days, as_of=as_of)
     if baseline is None:
         baseline = bool(start_at)
     if start_at or baseline:  # the population's journeys, also before their lifetimes started
-        starts = population.group_by("customer_id").agg(
-            nw.col("timestamp").min().alias("_lifetime_start"))
-        lf = lf.join(starts, on="customer_id", how="inner")
+        if starts is None:
+            starts = population.group_by("customer_id").agg(
+                nw.col("timestamp").min().alias("_lifetime_start"))
+        lf = lf.join(starts.select("customer_id", "_lifetime_start"), on="customer_id",
+                     how="inner")
         if baseline:
             lf = lf.filter(nw.col("timestamp") <= nw.col("_lifetime_start"))
         lf = lf.drop("_lifetime_start")
@@ -100,6 +110,8 @@ def churn_table(
     exclude = [churn_touchpoints] if isinstance(churn_touchpoints, str) else churn_touchpoints
     covariates = journey_covariates(lf, top_touchpoints=top_touchpoints, feedback=feedback,
                                     exclude=[*(exclude or ()), *start_at])
+    if lifetimes["customer_id"].equals(covariates["customer_id"]):  # the usual case: no join
+        return pd.concat([lifetimes, covariates.drop(columns="customer_id")], axis=1)
     return lifetimes.merge(covariates, on="customer_id", how="left")
 
 
@@ -148,6 +160,25 @@ def at_risk(
         ``status`` "degenerate" with the model's message when it cannot be fitted, "empty"
         when every customer has churned.
     """
+    fit, kept = fit_churn_model(table, covariates=covariates, duration_col=duration_col,
+                                event_col=event_col, penalizer=penalizer, max_rows=max_rows,
+                                random_state=random_state)
+    return rank_at_risk(fit, kept, duration_col=duration_col, event_col=event_col)
+
+
+def fit_churn_model(
+    table: Any,
+    *,
+    covariates: Sequence[str],
+    duration_col: str = "duration_days",
+    event_col: str = "churned",
+    penalizer: float = 0.01,
+    max_rows: int | None = MAX_FIT_ROWS,
+    random_state: int = 0,
+) -> tuple[CoxFit, list[str]]:
+    """The Cox model of :func:`at_risk` (``fit.result`` is the drivers' table) and the
+    covariates it kept, without ranking anyone: separating covariates are left out and the
+    model refitted, as there."""
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     left_out: list[str] = []
     for _ in range(_MAX_REFITS):
@@ -164,26 +195,46 @@ def at_risk(
                 "from the others perfectly, so its hazard ratio is unbounded.")
         fit = replace(fit, result=replace(fit.result, message=" ".join(
             m for m in (note, fit.result.message) if m)))
+    return fit, covariates
+
+
+def rank_at_risk(fit: CoxFit, covariates: Sequence[str], *,
+                 duration_col: str = "duration_days",
+                 event_col: str = "churned") -> AtRiskResult:
+    """:func:`at_risk` from a model of :func:`fit_churn_model` and the covariates it kept."""
     if fit.result.status != "ok":
         return AtRiskResult(_empty(), fit.result, fit.result.status, fit.result.message)
     active = fit.rows[~fit.rows[event_col].astype(bool)]
     if active.empty:
         return AtRiskResult(_empty(), fit.result, "empty",
                             "Every customer in the model has churned; nobody is at risk.")
-    terms = fit.coefficients.index.tolist()
-    contributions = (fit.design.loc[active.index, terms] - fit.means[terms]) * fit.coefficients
-    by_covariate = contributions.T.groupby(_source_covariates(terms, list(covariates))).sum().T
-    log_hazard = contributions.sum(axis=1).to_numpy()
-    order = np.argsort(-log_hazard, kind="stable")
-    ranked = active.iloc[order]
+    ranked, log_hazard, by_covariate, names = _ranked(fit, list(covariates), event_col)
     out = pd.DataFrame({
         "customer_id": ranked["customer_id"].astype(str).to_numpy(),
         "risk_rank": np.arange(1, len(ranked) + 1),
-        "relative_hazard": np.exp(log_hazard[order]),
+        "relative_hazard": np.exp(log_hazard),
         "duration_days": ranked[duration_col].astype(float).to_numpy(),
-        "reasons": _reasons(by_covariate.iloc[order], ranked),
+        "reasons": _reasons(by_covariate, names, ranked),
     })
     return AtRiskResult(out, fit.result, "ok", fit.result.message)
+
+
+def _ranked(fit: CoxFit, covariates: list[str], event_col: str,
+            ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    """The active rows, most at risk first, their log relative hazard and each covariate's
+    share of it (columns: the covariates in sorted order)."""
+    active = ~fit.rows[event_col].astype(bool).to_numpy()
+    terms = fit.coefficients.index.tolist()
+    design = fit.design[terms].to_numpy(dtype=float)[active]
+    contributions = ((design - fit.means[terms].to_numpy()) * fit.coefficients.to_numpy())
+    sources = _source_covariates(terms, covariates)
+    names = sorted(set(sources))
+    by_covariate = np.zeros((len(design), len(names)))
+    for term, source in enumerate(sources):
+        by_covariate[:, names.index(source)] += contributions[:, term]
+    log_hazard = contributions.sum(axis=1)
+    order = np.argsort(-log_hazard, kind="stable")
+    return fit.rows[active].iloc[order], log_hazard[order], by_covariate[order], names
 
 
 def _source_covariates(terms: list[str], covariates: list[str]) -> list[str]:
@@ -192,18 +243,38 @@ def _source_covariates(terms: list[str], covariates: list[str]) -> list[str]:
     return [term if term in known else term.split("=", 1)[0] for term in terms]
 
 
-def _reasons(by_covariate: pd.DataFrame, rows: pd.DataFrame, top: int = 3) -> list[str]:
-    """Per row, the covariates that raise the hazard most, as "Segment: Budget (×1.4)"."""
-    values = by_covariate.to_numpy()
-    names = by_covariate.columns.tolist()
+def _reasons(values: np.ndarray, names: list[str], rows: pd.DataFrame,
+             top: int = 3) -> np.ndarray:
+    """Per row, the covariates that raise the hazard most, as "Segment: Budget (×1.4)".
+
+    A covariate's part of the text depends only on the customer's value of it, so each
+    distinct (value, factor) is written once, and each distinct choice of parts once."""
     order = np.argsort(-values, axis=1, kind="stable")[:, :top]
-    raw = {name: rows[name].to_numpy() for name in names}
-    texts = []
-    for i, picks in enumerate(order):
-        parts = [f"{value_label(names[j], raw[names[j]][i])} (×{np.exp(values[i, j]):.2f})"
-                 for j in picks if values[i, j] > 0.01]
-        texts.append("; ".join(parts) if parts else "no single factor stands out")
-    return texts
+    parts: list[str] = []
+    codes = np.empty(values.shape, dtype=np.int64)
+    for j, name in enumerate(names):
+        raw = rows[name].to_numpy()
+        value_code, value_uniques = pd.factorize(raw, use_na_sentinel=False)
+        factor_code, factor_uniques = pd.factorize(values[:, j])
+        inverse, uniques = pd.factorize(value_code * len(factor_uniques) + factor_code)
+        codes[:, j] = len(parts) + inverse
+        for key in uniques:
+            value = value_uniques[key // len(factor_uniques)]
+            factor = factor_uniques[key % len(factor_uniques)]
+            parts.append(f"{value_label(name, value)} (×{np.exp(factor):.2f})")
+    picked = np.take_along_axis(codes, order, axis=1)
+    picked[np.take_along_axis(values, order, axis=1) <= 0.01] = -1
+    # One number per choice of parts (codes from -1 to len(parts) - 1), when it fits.
+    base = len(parts) + 1
+    if base ** picked.shape[1] < 2**62:
+        keys = ((picked + 1) * base ** np.arange(picked.shape[1])[::-1]).sum(axis=1)
+        inverse = pd.factorize(keys)[0]
+        chosen = picked[np.unique(inverse, return_index=True)[1]]
+    else:
+        chosen, inverse = np.unique(picked, axis=0, return_inverse=True)
+    texts = np.array(["; ".join(parts[c] for c in row if c >= 0)
+                      or "no single factor stands out" for row in chosen], dtype=object)
+    return texts[inverse.reshape(-1)]
 
 
 def covariate_label(name: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
 from analysis.frames import canonical, require_columns
@@ -21,6 +22,9 @@ TOUCHED_PREFIX = "touched: "
 _KEY = "_order_key"
 #: Engines whose grouped ``first(order_by=...)`` Narwhals supports.
 _ORDERED_FIRST = (nw.Implementation.DUCKDB, nw.Implementation.POLARS)
+#: Up to this many touchpoints get a flag each in the per-customer pass, their reach counted
+#: from the flags (one pass over the events instead of three).
+MAX_FLAGGED = 64
 
 
 def journey_covariates(
@@ -61,8 +65,8 @@ def journey_covariates(
                              "Use 0 or a positive whole number such as 10.")
     lf = canonical(events, "events")
     names = lf.collect_schema().names()
-    lf = with_order_key(lf, order_columns(names), _KEY)
-    lf = lf.with_columns(nw.col("touchpoint").cast(nw.String))
+    keyed = with_order_key(lf, order_columns(names), _KEY)
+    lf = keyed.with_columns(nw.col("touchpoint").cast(nw.String))
     attributes = _attribute_columns(lf)
     firsts = {"touchpoint": "first_touchpoint"}
     leading = ["customer_id", "first_touchpoint"]
@@ -72,15 +76,76 @@ def journey_covariates(
         aggregates["n_channels"] = _channel_count()
         leading += ["first_channel", "n_channels"]
     firsts |= {column: column for column in attributes}
-    touchpoints = _top_touchpoints(lf, top_touchpoints, set(map(str, exclude)))
-    flags = _touched_flags(touchpoints)
-    out = _per_customer(lf, firsts, aggregates | flags)[[*leading, *attributes, *flags]]
+    out, touchpoints = _flagged(keyed, lf, firsts, aggregates, top_touchpoints,
+                                set(map(str, exclude)))
+    flags = [TOUCHED_PREFIX + name for name in touchpoints]
+    out = out[[*leading, *attributes, *flags]]
     for name in touchpoints:
         column = TOUCHED_PREFIX + name
         out[column] = out[column].fillna(0).astype("int64")
     if feedback is not None:
         out = out.merge(_mean_scores(feedback), on="customer_id", how="left")
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _flagged(keyed: nw.LazyFrame, lf: nw.LazyFrame, firsts: dict[str, str],
+             aggregates: dict[str, nw.Expr], top: int,
+             exclude: set[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The per-customer table with a flag per touchpoint (at least the top ones) and the
+    top touchpoints. ``keyed``: the events with their order key; ``lf``: the same with the
+    touchpoint as text."""
+    candidates = _candidates(keyed, top)
+    if candidates is None:  # too many touchpoints to flag them all in one pass
+        touchpoints = _top_touchpoints(lf, top, exclude)
+        return _per_customer(lf, firsts, aggregates | _touched_flags(touchpoints)), touchpoints
+    # Every touchpoint flagged in the one pass; their reach counted from the flags.
+    out = _duckdb_per_customer(keyed, firsts, "n_channels" in aggregates, candidates)
+    if out is None:
+        out = _per_customer(lf, firsts, aggregates | _touched_flags(candidates))
+    return out, _most_reached(out, candidates, top, exclude)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _duckdb_per_customer(keyed: nw.LazyFrame, firsts: dict[str, str], channels: bool,
+                         candidates: list[str], stepped: bool = True) -> pd.DataFrame | None:
+    """:func:`_per_customer` with every touchpoint's flag, as DuckDB aggregates that need no
+    sort (``arg_min`` on the order key; touchpoints and channels as bits of one integer);
+    None unless the events are in DuckDB with ENUM touchpoints (and channels) of at most 64
+    values. The import's step numbers, when the events carry them (with ``event_seq``, so
+    the same order), are a cheaper key than ours, unless some events have no touchpoint
+    (no step)."""
+    if keyed.implementation is not nw.Implementation.DUCKDB:
+        return None
+    schema = keyed.collect_schema()
+    codes = {c: list(map(str, getattr(schema.get(c), "categories", None) or ()))
+             for c in ("touchpoint", "channel")}
+    if not 0 < len(codes["touchpoint"]) <= 64 or (
+            channels and not 0 < len(codes["channel"]) <= 64):
+        return None
+    stepped = stepped and "_step" in schema and EVENT_SEQ in schema
+    key = _quoted("_step" if stepped else _KEY)
+    exprs = [f"arg_min(CAST({_quoted(c)} AS VARCHAR), {key}) FILTER (WHERE {_quoted(c)} IS "
+             f"NOT NULL AND {key} IS NOT NULL) AS {_quoted(alias)}"
+             for c, alias in firsts.items()]
+    exprs.append("bit_or(1::UBIGINT << enum_code(touchpoint)) AS _touched")
+    if channels:  # distinct non-missing channels
+        exprs.append("bit_count(bit_or(1::UBIGINT << enum_code(channel))) AS n_channels")
+    if stepped:
+        exprs.append('bool_or("_step" IS NULL) AS _unstepped')
+    out = keyed.to_native().aggregate("customer_id, " + ", ".join(exprs), "customer_id").df()
+    if stepped and out.pop("_unstepped").any():
+        return _duckdb_per_customer(keyed, firsts, channels, candidates, stepped=False)
+    touched = out.pop("_touched")
+    bits = touched.fillna(0).to_numpy().astype(np.uint64)
+    for name in candidates:
+        flag = ((bits >> np.uint64(codes["touchpoint"].index(name))) & np.uint64(1))
+        out[TOUCHED_PREFIX + name] = np.where(touched.isna(), np.nan, flag.astype(float))
+    if channels:
+        out["n_channels"] = out["n_channels"].fillna(0).astype("int64")
+    return out
 
 
 def _per_customer(lf: nw.LazyFrame, firsts: dict[str, str], aggregates: dict[str, nw.Expr],
@@ -147,6 +212,32 @@ def _top_touchpoints(lf: nw.LazyFrame, top: int, exclude: set[str]) -> list[str]
     everyone = lf.select(nw.col("customer_id").n_unique()).collect().item()
     reach = reach[~reach["touchpoint"].astype(str).isin(exclude)
                   & (reach["customers"] < everyone)]
+    reach = reach.sort_values(["customers", "touchpoint"], ascending=[False, True])
+    return [str(name) for name in reach["touchpoint"].head(top)]
+
+
+def _candidates(lf: nw.LazyFrame, top: int) -> list[str] | None:
+    """Every touchpoint, when a flag each costs less than counting their reach apart: the
+    column is an ENUM (its categories are free) with at most MAX_FLAGGED values."""
+    if top == 0:
+        return []
+    categories = getattr(lf.collect_schema()["touchpoint"], "categories", None)
+    if lf.implementation not in _ORDERED_FIRST or not categories:
+        return None
+    names = sorted(dict.fromkeys(map(str, categories)))
+    return names if len(names) <= MAX_FLAGGED else None
+
+
+def _most_reached(table: pd.DataFrame, candidates: list[str], top: int,
+                  exclude: set[str]) -> list[str]:
+    """:func:`_top_touchpoints` from the per-customer flags: a flag of 1 is a customer
+    reached, and every row of ``table`` a distinct customer."""
+    reach = pd.DataFrame({
+        "touchpoint": candidates,
+        "customers": [int((table[TOUCHED_PREFIX + name] == 1).sum()) for name in candidates],
+    })
+    reach = reach[(reach["customers"] > 0) & ~reach["touchpoint"].isin(exclude)
+                  & (reach["customers"] < len(table))]
     reach = reach.sort_values(["customers", "touchpoint"], ascending=[False, True])
     return [str(name) for name in reach["touchpoint"].head(top)]
 

@@ -1,7 +1,8 @@
 """Cox proportional-hazards model of churn: which covariates make customers leave faster.
 
-Only one row per customer reaches lifelines. Text covariates are one-hot encoded against their
-most frequent value, so each hazard ratio compares a value with the most common one.
+One row per customer is fitted by :mod:`analysis.survival.efron` (lifelines' algorithm,
+vectorised). Text covariates are one-hot encoded against their most frequent value, so each
+hazard ratio compares a value with the most common one.
 Degenerate data (no churn, too few churns, a constant covariate, perfect separation, a fit
 that does not converge) gives a result with ``status="degenerate"`` and a message, never an
 exception.
@@ -9,18 +10,26 @@ exception.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from analysis.frames import to_lazy
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError, valid_values
 from analysis.stats import adjust_p_values
+from analysis.survival.efron import (
+    EfronFit,
+    FitFailed,
+    fit_efron,
+    schoenfeld_test,
+    weighted_concordance,
+)
+from analysis.survival.efron import concordance as efron_concordance
 
 TABLE_COLUMNS = ["covariate", "coef", "hazard_ratio", "ci_low", "ci_high", "p_value",
                  "p_adjusted"]
@@ -29,7 +38,6 @@ PH_COLUMNS = ["covariate", "p_value"]
 _MAX_ABS_COEF = 10.0
 _PH_ALPHA = 0.05
 _NONE = pd.Series(dtype=float)
-_MAX_CONCORDANCE_ROWS = 20_000
 #: The proportional-hazards check runs on at most this many rows (see _ph_check).
 PH_MAX_ROWS = 10_000
 
@@ -156,7 +164,8 @@ def fit_cox(
     # A missing text value is a level of its own; missing numbers leave the row out.
     text = [c for c in covariates if not _numeric(data[c])]
     data[text] = data[text].astype("string").fillna("(missing)").astype(object)
-    complete = data.dropna(subset=[c for c in data.columns if c not in keep])
+    present = data[[c for c in data.columns if c not in keep]].notna().all(axis=1)
+    complete = data if present.all() else data[present.to_numpy()]
     if len(complete) < len(data):
         notes.append(f"{len(data) - len(complete):,} rows with missing values were left out.")
     counts = None if weights is None else _check_weights(complete[weights], weights)
@@ -206,8 +215,10 @@ def _check_parameters(covariates: list[str], penalizer: float, max_rows: int | N
 def _collect(lifetimes: Any, covariates: list[str], duration_col: str, event_col: str,
              weights: str | None) -> pd.DataFrame:
     """The needed columns as pandas (one row per customer, so small enough)."""
-    frame = to_lazy(lifetimes)
-    names = frame.collect_schema().names()
+    plain = isinstance(lifetimes, pd.DataFrame) and all(
+        isinstance(dtype, np.dtype) for dtype in lifetimes.dtypes)
+    frame = None if plain else to_lazy(lifetimes)
+    names = list(lifetimes.columns) if plain else frame.collect_schema().names()
     extra = [weights] if weights is not None else []
     wanted = list(dict.fromkeys([duration_col, event_col, *extra, *covariates]))
     missing = [c for c in wanted if c not in names]
@@ -216,6 +227,8 @@ def _collect(lifetimes: Any, covariates: list[str], duration_col: str, event_col
             f"The lifetimes have no column(s) {', '.join(map(repr, missing))}.",
             f"Valid columns: {valid_values(names, limit=40)}.",
         )
+    if plain:  # numpy columns come back from an engine as they are: no round trip
+        return lifetimes[wanted].reset_index(drop=True)
     return frame.select(wanted).collect().to_pandas()
 
 
@@ -232,14 +245,24 @@ def _design(data: pd.DataFrame, covariates: list[str],
         elif _numeric(values):
             columns[name] = values.astype(float).to_numpy()
         else:
-            text = values.astype(str)
-            counts = (text.value_counts() if weights is None
-                      else weights.groupby(text.to_numpy()).sum())
+            codes, levels = _factorize_text(values)
+            counts = pd.Series(np.bincount(codes, minlength=len(levels)) if weights is None
+                               else np.bincount(codes, weights.to_numpy(),
+                                                minlength=len(levels)), index=levels)
             # The most frequent value is the reference; ties go to the first name in order.
             reference = min(counts.index[counts == counts.max()])
             for level in sorted(set(counts.index) - {reference}):
-                columns[f"{name}={level}"] = (text == level).astype(float).to_numpy()
+                columns[f"{name}={level}"] = (codes == levels.get_loc(level)).astype(float)
     return pd.DataFrame(columns, index=range(len(data))), dropped
+
+
+def _factorize_text(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and levels of the values written as text: each distinct value written once."""
+    codes, uniques = pd.factorize(values)
+    levels = pd.Index([str(v) for v in uniques], dtype=object)
+    if codes.min(initial=0) < 0 or not levels.is_unique:  # missing, or two values one text
+        return pd.factorize(values.astype(str))
+    return codes, levels
 
 
 def _numeric(values: pd.Series) -> bool:
@@ -275,108 +298,85 @@ def _degenerate(message: str, n: int, sampled: bool) -> CoxResult:
 def _fit(design: pd.DataFrame, duration_col: str, event_col: str, weights: str | None,
          penalizer: float, notes: list[str],
          sampled: bool) -> tuple[CoxResult, pd.Series, tuple[str, ...]]:
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-
-    fitter = CoxPHFitter(penalizer=penalizer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fitter.fit(design, duration_col=duration_col, event_col=event_col,
-                       weights_col=weights)
-        except (ConvergenceError, np.linalg.LinAlgError, ValueError, ZeroDivisionError) as err:
-            reason = ("The model did not converge (the covariates may separate churners "
-                      f"from the others perfectly, or be collinear): {err}".split("\n")[0])
-            return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE, ()
-    summary = fitter.summary
-    separated = summary.index[(summary["coef"].abs() > _MAX_ABS_COEF)
-                              | ~np.isfinite(summary["se(coef)"])].tolist()
+    terms = [c for c in design.columns if c not in (duration_col, event_col, weights)]
+    x, time, event, weight = _arrays(design, terms, duration_col, event_col, weights)
+    try:
+        with np.errstate(all="ignore"):
+            fit = fit_efron(x, time, event, weight, penalizer=penalizer)
+    except FitFailed as err:
+        reason = ("The model did not converge (the covariates may separate churners "
+                  f"from the others perfectly, or be collinear): {err}".split("\n")[0])
+        return _degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE, ()
+    separated = [t for t, coef, se in zip(terms, fit.params, fit.se, strict=True)
+                 if abs(coef) > _MAX_ABS_COEF or not np.isfinite(se)]
     if separated:
-        reason = (f"{', '.join(map(str, separated))} separate(s) churners from the others "
+        reason = (f"{', '.join(separated)} separate(s) churners from the others "
                   "(almost) perfectly, so the hazard ratio is unbounded. Leave it out or "
                   "use a penalizer.")
         return (_degenerate(" ".join([reason, *notes]), len(design), sampled), _NONE,
-                tuple(map(str, separated)))
-    ph_test, ph_message = _ph_check(fitter, design, duration_col, event_col, weights,
+                tuple(separated))
+    ph_test, ph_message = _ph_check(fit, design, terms, duration_col, event_col, weights,
                                     penalizer)
-    concordance = float(fitter.concordance_index_)
-    if weights is not None:
-        concordance = weighted_concordance(
-            design[duration_col].to_numpy(), fitter.predict_log_partial_hazard(design),
-            design[event_col].to_numpy(), design[weights].to_numpy())
+    risk = fit.log_hazard(x)
+    if weights is None:
+        concordance = efron_concordance(time, np.exp(risk), event)
+    else:
+        concordance = weighted_concordance(time, risk, event, weight)
     result = CoxResult(
-        table=_table(summary), concordance=concordance, ph_test=ph_test,
+        table=_table(terms, fit), concordance=concordance, ph_test=ph_test,
         ph_message=ph_message, n=len(design), sampled=sampled, status="ok",
         message=" ".join(notes),
     )
-    return result, fitter.params_.astype(float), ()
+    return result, pd.Series(fit.params, index=terms, dtype=float), ()
 
 
-def weighted_concordance(times: Any, risk: Any, events: Any, weights: Any) -> float:
-    """Harrell's C with case weights: each comparable pair counts ``w_i * w_j``.
-
-    A pair is comparable when customer i churned before j's time (or at the same time as j's
-    censoring); it is concordant when i's predicted ``risk`` is higher, half when equal.
-    With unit weights this equals lifelines' ``concordance_index`` (checked in the tests).
-    Quadratic in the rows, meant for aggregated data; NaN above 20,000 rows.
-    """
-    t = np.asarray(times, dtype=float)
-    r = np.asarray(risk, dtype=float)
-    e = np.asarray(events, dtype=bool)
-    w = np.asarray(weights, dtype=float)
-    if len(t) > _MAX_CONCORDANCE_ROWS:
-        return float("nan")
-    agree = total = 0.0
-    for i in np.flatnonzero(e):
-        later = (t > t[i]) | ((t == t[i]) & ~e)
-        pair = w[i] * w[later]
-        total += pair.sum()
-        agree += (pair * ((r[later] < r[i]) + 0.5 * (r[later] == r[i]))).sum()
-    return float(agree / total) if total > 0 else float("nan")
+def _arrays(design: pd.DataFrame, terms: list[str], duration_col: str, event_col: str,
+            weights: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """The model matrix, durations, churn flags and weights (None) of the design."""
+    weight = None if weights is None else design[weights].to_numpy(dtype=float)
+    return (design[terms].to_numpy(dtype=float), design[duration_col].to_numpy(dtype=float),
+            design[event_col].to_numpy().astype(bool), weight)
 
 
-def _table(summary: pd.DataFrame) -> pd.DataFrame:
-    p = summary["p"].to_numpy(dtype=float)
-    return pd.DataFrame({
-        "covariate": summary.index.astype(str),
-        "coef": summary["coef"].to_numpy(dtype=float),
-        "hazard_ratio": summary["exp(coef)"].to_numpy(dtype=float),
-        "ci_low": summary["exp(coef) lower 95%"].to_numpy(dtype=float),
-        "ci_high": summary["exp(coef) upper 95%"].to_numpy(dtype=float),
-        "p_value": p,
-        "p_adjusted": adjust_p_values(p, "fdr_bh"),
-    })
+def _table(terms: list[str], fit: EfronFit) -> pd.DataFrame:
+    z = sps.norm.ppf(0.975)
+    hazard_ratio = np.exp(fit.params)
+    with np.errstate(over="ignore"):
+        return pd.DataFrame({
+            "covariate": terms,
+            "coef": fit.params,
+            "hazard_ratio": hazard_ratio,
+            "ci_low": hazard_ratio * np.exp(-z * fit.se),
+            "ci_high": hazard_ratio * np.exp(z * fit.se),
+            "p_value": fit.p_values,
+            "p_adjusted": adjust_p_values(fit.p_values, "fdr_bh"),
+        })
 
 
-def _ph_check(fitter: Any, design: pd.DataFrame, duration_col: str, event_col: str,
-              weights: str | None, penalizer: float) -> tuple[pd.DataFrame, str]:
+def _ph_check(fit: EfronFit, design: pd.DataFrame, terms: list[str], duration_col: str,
+              event_col: str, weights: str | None,
+              penalizer: float) -> tuple[pd.DataFrame, str]:
     """Schoenfeld-residual test per covariate and the plain-words verdict.
 
     Above PH_MAX_ROWS rows the test runs on a model refitted to a random sample of that many
-    (the residuals cost far more than the fit), and the verdict says so.
+    (as it did when the residuals cost far more than the fit), and the verdict says so.
     """
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
-    from lifelines.statistics import proportional_hazard_test
-
     sample = ""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
+    try:
+        with np.errstate(all="ignore"):
             if len(design) > PH_MAX_ROWS:
                 design = design.sample(n=PH_MAX_ROWS, random_state=0)
-                fitter = CoxPHFitter(penalizer=penalizer).fit(
-                    design, duration_col=duration_col, event_col=event_col,
-                    weights_col=weights)
+                x, time, event, weight = _arrays(design, terms, duration_col, event_col,
+                                                 weights)
+                fit = fit_efron(x, time, event, weight, penalizer=penalizer)
                 sample = f" (checked on a random sample of {PH_MAX_ROWS:,} customers)"
-            test = proportional_hazard_test(fitter, design, time_transform="rank")
-        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, ConvergenceError):
-            return pd.DataFrame(columns=PH_COLUMNS), "The proportional-hazards check failed."
-    summary = test.summary
-    table = pd.DataFrame({"covariate": summary.index.astype(str),
-                          "p_value": summary["p"].to_numpy(dtype=float)})
-    order = {name: i for i, name in enumerate(fitter.params_.index.astype(str))}
-    table = table.sort_values("covariate", key=lambda s: s.map(order)).reset_index(drop=True)
+            else:
+                x, time, event, weight = _arrays(design, terms, duration_col, event_col,
+                                                 weights)
+            p = schoenfeld_test(fit, x, time, event, weight)
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+        return pd.DataFrame(columns=PH_COLUMNS), "The proportional-hazards check failed."
+    table = pd.DataFrame({"covariate": terms, "p_value": np.asarray(p, dtype=float)})
     violating = table[table["p_value"] < _PH_ALPHA]
     sentences = [
         f"The effect of {row.covariate} changes over time (proportional-hazards check "

@@ -75,6 +75,8 @@ def customer_lifetimes(
     lf = _as_datetime_column(canonical(events, "events"))
     days = _check_days(inactivity_days)
     churn = _churn_list(churn_touchpoints)
+    if as_of is None and _categories(lf, churn):  # nothing to check in a pass of its own
+        return _to_last_event(lf, churn, days)
     first, last, found = _scan(lf, churn)
     if found is not None and not all(found):
         known = present_touchpoints(lf)
@@ -114,6 +116,68 @@ def _churn_list(given: Sequence[str] | None) -> list[str]:
     if given is None:
         return []
     return [given] if isinstance(given, str) else [str(t) for t in given]
+
+
+def lifetimes_from_starts(keyed: nw.LazyFrame, starts: nw.LazyFrame, *,
+                          churn_touchpoints: Sequence[str] | None = None,
+                          inactivity_days: float | None = None) -> pd.DataFrame | None:
+    """:func:`customer_lifetimes` of :func:`~analysis.survival.population.population`
+    (as_of: the last event) without reading the population: each customer's start and last
+    event time come with ``starts`` (see ``start_keys``); only churn events are read. None
+    when the starts have no last time, the touchpoints are no ENUM or the times no datetimes
+    (then compute from the population)."""
+    from analysis.survival.population import START_KEY
+
+    schema = keyed.collect_schema()
+    if "_last" not in starts.collect_schema().names() or not isinstance(
+            schema["timestamp"], nw.Datetime):
+        return None
+    days = _check_days(inactivity_days)
+    churn = _churn_list(churn_touchpoints)
+    if not _categories(keyed, churn):
+        return None
+    # Null ids and start times join no event, so they start no lifetime.
+    firsts = starts.filter(~nw.col("customer_id").is_null()
+                           & ~nw.col("_lifetime_start").is_null())
+    churned = (keyed.filter(nw.col("touchpoint").cast(nw.String).is_in(churn or [""])
+                            & ~nw.col("timestamp").is_null())
+               .join(firsts.select("customer_id", "_start"), on="customer_id", how="inner")
+               .filter(nw.col(START_KEY) >= nw.col("_start"))
+               .group_by("customer_id").agg(nw.col("timestamp").min().alias("churn_at"))
+               .select(nw.col("customer_id").cast(nw.String), "churn_at"))
+    per = (firsts.select(nw.col("customer_id").cast(nw.String),
+                         nw.col("_lifetime_start").alias("start"), nw.col("_last").alias("last"))
+           .join(churned, on="customer_id", how="left")
+           .sort("customer_id", nulls_last=True))
+    if per.implementation is nw.Implementation.DUCKDB:
+        per = per.collect(backend="pandas").to_native()
+    else:
+        per = per.collect().to_pandas()
+    if per.empty:
+        return _empty()
+    return _assign_ends(per, days, _utc_naive(per["last"].max()))
+
+
+def _categories(lf: nw.LazyFrame, churn: list[str]) -> bool:
+    """Whether the touchpoint column is an ENUM, whose categories are the dataset's
+    touchpoints; raise for a churn touchpoint not among them."""
+    categories = getattr(lf.collect_schema()["touchpoint"], "categories", None)
+    if churn and categories:
+        known = set(map(str, categories))
+        unknown = [t for t in churn if t not in known]
+        if unknown:
+            raise unknown_values_error("churn touchpoint", unknown, sorted(known))
+    return bool(categories)
+
+
+def _to_last_event(lf: nw.LazyFrame, churn: list[str], days: float | None) -> pd.DataFrame:
+    """The lifetimes up to the last event in one pass: the first and last events of the data
+    are the extremes of the customers' own (no :func:`_scan` first)."""
+    per_customer = _per_customer(lf, churn, None)
+    first = _utc_naive(per_customer["start"].min()) if len(per_customer) else None
+    if first is None:
+        return _empty()
+    return _assign_ends(per_customer, days, _utc_naive(per_customer["last"].max()))
 
 
 def _scan(lf: nw.LazyFrame, churn: list[str]) -> tuple[Any, Any, list[bool] | None]:
@@ -176,12 +240,15 @@ def _check_as_of(as_of: Any, first: pd.Timestamp, last: pd.Timestamp) -> pd.Time
     return value
 
 
-def _per_customer(lf: nw.LazyFrame, churn: list[str], cutoff: pd.Timestamp) -> pd.DataFrame:
+def _per_customer(lf: nw.LazyFrame, churn: list[str],
+                  cutoff: pd.Timestamp | None) -> pd.DataFrame:
     """customer_id, start, last, churn_at (first churn touchpoint or null), sorted by
-    customer_id in the engine and collected."""
+    customer_id in the engine and collected; events after ``cutoff`` (or without a time,
+    with no cutoff) are left out."""
     is_churn = nw.col("touchpoint").cast(nw.String).is_in(churn or [""])
     per = (
-        lf.filter(nw.col("timestamp") <= _literal(lf, cutoff))
+        lf.filter(~nw.col("timestamp").is_null() if cutoff is None
+                  else nw.col("timestamp") <= _literal(lf, cutoff))
         .select(
             nw.col("customer_id").cast(nw.String),
             "timestamp",

@@ -3,6 +3,7 @@ rendering, and a proposed inactivity rule when the data has no churn touchpoint.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 
@@ -28,9 +29,16 @@ def _specs(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def _values(data) -> list[float]:
+    """A trace's array: a list, or plotly's typed array (``{"dtype", "bdata"}``, base64)."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
 def _curves(spec: dict) -> dict[str, list[float]]:
     """The drawn survival curves by group (the traces without "upper"/"lower" bands)."""
-    return {t["name"]: t["y"] for t in spec["data"]
+    return {t["name"]: _values(t["y"]) for t in spec["data"]
             if t.get("type") == "scatter" and t.get("mode", "").startswith("lines")
             and not t["name"].endswith((" upper", " lower"))}
 
@@ -113,3 +121,34 @@ def test_no_churn_rule_at_all_offers_the_definition_in_place(workspace_path):
     assert _errors(at) == []
     assert any("Churn is not defined" in m.value for m in at.markdown)
     assert at.get("plotly_chart") == []
+
+
+def _reference_grouped(table, by: str):
+    """ui.churn.grouped row by row in pandas, as first written."""
+    from ui.churn import MAX_GROUPS, OTHER
+
+    labels = table[by].astype("string").fillna("(missing)")
+    top = labels.value_counts().index[:MAX_GROUPS - 1]
+    if labels.nunique() > MAX_GROUPS:
+        labels = labels.where(labels.isin(top), OTHER)
+    return labels.astype(str).to_numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grouping_folds_small_groups_as_the_row_by_row_reference(seed):
+    import pandas as pd
+
+    from ui.churn import grouped
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    # Twelve text values with tied counts, missing values, numbers and a few values only.
+    text = rng.choice([f"g{i}" for i in range(12)] + [None], n, p=[0.1] * 6 + [0.05] * 6 + [0.1])
+    table = pd.DataFrame({"text": text, "number": rng.integers(0, 11, n).astype(float),
+                          "few": rng.choice(["a", "b", None], n)})
+    table.loc[::7, "number"] = np.nan
+    # Exact ties at the fold: ten values five times each, in shuffled order.
+    table["tied"] = rng.permutation(np.resize([f"t{i}" for i in range(10)], n))
+    for by in ("text", "number", "few", "tied"):
+        out = grouped(table, by)["group"].to_numpy()
+        assert out.tolist() == _reference_grouped(table, by).tolist(), by
