@@ -183,6 +183,8 @@ def test_reach_trend_chart_draws_a_line_per_touchpoint():
     assert fig.data[1].customdata[0][0] == X_SAFE
     assert "20 of 100 active customers" in fig.data[1].customdata[0][2]
     assert fig.layout.yaxis.tickformat == ".0%"
+    # One fading touchpoint still gets its name in a legend (plotly hides a lone trace's).
+    assert reach_trend_chart(trend(), ["Store walk-in"]).layout.showlegend is True
 
 
 def test_reach_trend_chart_empty_and_bad_input():

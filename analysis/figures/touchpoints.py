@@ -302,6 +302,7 @@ def reach_trend_chart(trend: pd.DataFrame, touchpoints: Sequence[str], *,
     top = float(np.nanmax(trend.loc[trend["touchpoint"].isin(present), "reach"].astype(float)))
     fig.update_layout(
         height=height, legend=_LEGEND, margin=dict(_MARGIN, t=_TOP), hovermode="closest",
+        showlegend=True,  # plotly hides the legend of a single line: it names the touchpoint
         xaxis=dict(title=None),
         yaxis=dict(title="Reach: share of active customers", tickformat=".0%",
                    range=[0, min(1.0, top * 1.1) if np.isfinite(top) and top > 0 else 1.0]))
