@@ -147,3 +147,27 @@ def test_enum_touchpoints_in_one_pass_give_the_same_lifetimes(events, zone):
     untimed = con.sql("SELECT * REPLACE (touchpoint::tp AS touchpoint) FROM raw "
                       "WHERE timestamp IS NULL")
     assert customer_lifetimes(untimed, inactivity_days=5).empty
+
+
+def test_lifetimes_from_first_equal_those_of_the_population(tmp_path):
+    """The shortcut through the starts (a stored dataset: ENUM touchpoints, precomputed
+    last times) and the plain path give customer_lifetimes(from_first(...)) exactly."""
+    from analysis import demo, frames, ingest
+    from analysis.store import Workspace
+    from analysis.survival import from_first
+    from analysis.survival.lifetimes import lifetimes_from_first
+
+    events = demo.load().events
+    ws = Workspace(tmp_path / "ws")
+    info = ws.import_result(ingest.prepare(events, ingest.guess_mapping(events, "events"),
+                                           "events"), name="demo")
+    stored = frames.load(ws, info.id)
+    for frame in (stored, events):
+        for start in (["Purchase"], ["Purchase", "Renewal"], []):
+            want = customer_lifetimes(from_first(frame, start) if start else frame,
+                                      churn_touchpoints=["Cancel subscription"])
+            got = lifetimes_from_first(frame, start, churn_touchpoints=["Cancel subscription"])
+            key = ["customer_id"]
+            pd.testing.assert_frame_equal(
+                got.sort_values(key).reset_index(drop=True),
+                want.sort_values(key).reset_index(drop=True), check_dtype=False)

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import materialize, naive_utc, to_lazy, to_pandas
-from analysis.survival import customer_lifetimes, from_first
 from analysis.survival.exposure import exposure_hazards
+from analysis.survival.lifetimes import lifetimes_from_first
 
 #: Rows whose topic was raised by fewer customers get no hazard ratio (too few to fit).
 MIN_CUSTOMERS_FOR_HR = 10
@@ -148,8 +148,7 @@ def _hazards(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any, churn: l
     the topic at the touchpoint (a time-varying covariate, so the time they had to survive
     before complaining is not credited to the complaint)."""
     # survival.churn_table's lifetimes without its journey covariates, unused here.
-    table = customer_lifetimes(from_first(events, start_at) if start_at else events,
-                               churn_touchpoints=churn)
+    table = lifetimes_from_first(events, start_at, churn_touchpoints=churn)
     if table.empty or table["churned"].sum() == 0 or "timestamp" not in comments:
         return
     said = comments.dropna(subset=["customer_id", "timestamp"])

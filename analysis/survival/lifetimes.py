@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.definitions import present_touchpoints
-from analysis.frames import canonical, require_columns, to_lazy
+from analysis.frames import canonical, materialize, require_columns, to_lazy
 from analysis.schema import ParameterError, unknown_values_error
 
 LIFETIME_COLUMNS = ["customer_id", "start", "end", "duration_days", "churned"]
@@ -116,6 +116,22 @@ def _churn_list(given: Sequence[str] | None) -> list[str]:
     if given is None:
         return []
     return [given] if isinstance(given, str) else [str(t) for t in given]
+
+
+def lifetimes_from_first(events: Any, start_at: Sequence[str], *,
+                         churn_touchpoints: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`customer_lifetimes` of ``from_first(events, start_at)`` (every event when
+    ``start_at`` is empty), computed from the starts alone when the events allow it
+    (:func:`lifetimes_from_starts`): what the scorecard and the pain-point matrix need."""
+    from analysis.survival.population import population, start_keys
+
+    if not start_at:
+        return customer_lifetimes(events, churn_touchpoints=churn_touchpoints)
+    keyed, starts, columns = start_keys(events, start_at)
+    starts = materialize(starts)  # read twice below when the shortcut does not apply
+    quick = lifetimes_from_starts(keyed, starts, churn_touchpoints=churn_touchpoints)
+    return quick if quick is not None else customer_lifetimes(
+        population(keyed, starts, columns), churn_touchpoints=churn_touchpoints)
 
 
 def lifetimes_from_starts(keyed: nw.LazyFrame, starts: nw.LazyFrame, *,

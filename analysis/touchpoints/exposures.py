@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import materialize, naive_utc, to_pandas
-from analysis.survival import customer_lifetimes, from_first
 from analysis.survival.exposure import exposure_hazards
+from analysis.survival.lifetimes import lifetimes_from_first
 from analysis.touchpoints.trend import as_text
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
@@ -113,8 +113,7 @@ def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, reached: pd.Series, chur
     if not fitted:
         return out
     # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark).
-    population = from_first(lf, start_at) if start_at else lf
-    lifetimes = customer_lifetimes(population, churn_touchpoints=churn)
+    lifetimes = lifetimes_from_first(lf, start_at, churn_touchpoints=churn)
     if lifetimes.empty or not lifetimes["churned"].any():
         return out
     rows = when[when["_tp"].isin(fitted) & when["_churn_start"].notna()]
