@@ -200,13 +200,7 @@ def _scan(lf: nw.LazyFrame, churn: list[str]) -> tuple[Any, Any, list[bool] | No
     """First and last event (UTC, tz-naive) and whether each churn touchpoint occurs, in one
     pass over the events. The check is free (``None``) for an ENUM touchpoint column, whose
     categories are the dataset's touchpoints."""
-    categories = getattr(lf.collect_schema()["touchpoint"], "categories", None)
-    if churn and categories:
-        known = set(map(str, categories))
-        unknown = [t for t in churn if t not in known]
-        if unknown:
-            raise unknown_values_error("churn touchpoint", unknown, sorted(known))
-    checks = [] if categories else churn
+    checks = [] if _categories(lf, churn) else churn
     touchpoint = nw.col("touchpoint").cast(nw.String)
     row = lf.select(
         nw.col("timestamp").min().alias("first"),
