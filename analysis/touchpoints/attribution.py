@@ -7,9 +7,12 @@ are its events before that conversion (conversion touchpoints are the outcome an
 credit), optionally only those within ``lookback`` of the conversion (of the last event for
 non-converters).
 
-The heavy work runs in the engine (DuckDB, Polars or Spark through Narwhals): per-touch
-weights are window expressions, summed per touchpoint in one grouped query; Markov reads one
-grouped table of transition counts. Only those small aggregates reach pandas and numpy.
+The heavy work runs in the engine (DuckDB, Polars or Spark through Narwhals): journey order
+comes from the columns precomputed at import when the events carry them (else one sorted
+window); each customer's first conversion from one grouped query over the few rows that carry
+it, joined back; the touches are kept once and shared by every model: the per-touch models
+and Shapley sum them per journey and key, then per key, and Markov reads one grouped table of
+transition counts. Only those small aggregates reach pandas and numpy.
 """
 
 from __future__ import annotations
@@ -23,11 +26,16 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import as_int, canonical, materialize, seconds_between, to_pandas
-from analysis.journeys import MISSING_NODE, check_touchpoints, order_columns, ordered_window
+from analysis.journeys import (
+    MISSING_NODE,
+    check_touchpoints,
+    order_columns,
+    ordered_window,
+    uses_precomputed,
+)
 from analysis.schema import MissingColumnError, ParameterError
 from analysis.touchpoints.markov import (
-    journey_counts,
-    markov_counts,
+    credited_journeys,
     markov_removal_credit,
     touch_counts,
     transition_rows,
@@ -146,17 +154,14 @@ def compare_models(
     lookback_seconds = _check_lookback(lookback)
     half_life = _check_half_life(half_life_days)
     heuristics = [m for m in models if m in _HEURISTICS]
-    credits = []
+    touches, converters = _touches(lf, names, key, lookback_seconds)
+    counts = touch_counts(touches)
+    credited, seen = credited_journeys(counts), sorted(set(counts["_key"]))
+    # Every key seen among the touches gets a row, converting journeys or not.
+    credits = [pd.DataFrame(index=pd.Index(seen, dtype=object))]
     if heuristics:
-        touches, converters = _touches(lf, names, key, lookback_seconds)
-        credited = as_int(_converting_count(touches))
         credits.append(_heuristic_credit(touches, heuristics, half_life))
     if "markov" in models:
-        if heuristics:  # the touches are at hand: one grouped query over them
-            counts = touch_counts(touches)
-        else:
-            counts = markov_counts(lf, names, key, lookback_seconds)
-            converters, credited = journey_counts(counts)
         credits.append(markov_removal_credit(transition_rows(counts)).to_frame("markov"))
     table = pd.concat(credits, axis=1).reindex(columns=list(models)).fillna(0.0)
     if converters > credited:
@@ -219,97 +224,118 @@ def _check_half_life(half_life_days: float) -> float:
     return float(half_life_days)
 
 
+def _steps(lf: nw.LazyFrame, conversion: list[str], by: str) -> nw.LazyFrame:
+    """Events with a touchpoint in journey order: customer_id, timestamp, ``_key``, ``_step``
+    (1-based place), ``next__key`` (the next event's key), ``_hit`` and ``_next_hit`` (1: the
+    event / the next event converts).
+
+    Read from the columns precomputed at import when ``lf`` carries them (no sort), else one
+    window pass that the engine sorts once.
+    """
+    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
+        lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
+    hit = nw.col("touchpoint").cast(nw.String).is_in(conversion).cast(nw.Int64)
+    if by == "touchpoint" and uses_precomputed(lf):
+        following = nw.col("_next_touchpoint").cast(nw.String)
+        return lf.filter(~nw.col("_step").is_null()).select(
+            "customer_id", "timestamp", nw.col("touchpoint").alias("_key"),
+            nw.col("_step").cast(nw.Int64), following.alias("next__key"), hit.alias("_hit"),
+            following.is_in(conversion).cast(nw.Int64).alias("_next_hit"))
+    order = order_columns(lf.collect_schema().names())
+    # A touchpoint key keeps its stored type (an ENUM sorts and shifts cheaply) until grouped.
+    key = nw.col(by) if by == "touchpoint" else nw.col(by).cast(nw.String).fill_null(MISSING_NODE)
+    lf = lf.filter(~nw.col("touchpoint").is_null()).select(
+        "customer_id", *dict.fromkeys([*order, "touchpoint"]), key.alias("_key"),
+        hit.alias("_hit"))
+    lf = ordered_window(lf, order, step="_step", following=["_key", "_hit"])
+    return lf.select("customer_id", "timestamp", "_key", nw.col("_step").cast(nw.Int64),
+                     "next__key", "_hit", nw.col("next__hit").alias("_next_hit"))
+
+
 def _touches(
     lf: nw.LazyFrame, conversion: list[str], by: str, lookback_seconds: float | None
 ) -> tuple[nw.LazyFrame, int]:
-    """Each journey's touches, numbered, and the number of converting journeys.
+    """Each journey's touches and the number of converting journeys.
 
-    Columns: customer_id, ``_key`` (touchpoint or channel), ``_age`` (seconds before the
-    conversion, or before the last event), ``_converted`` (0/1), ``_k`` (1-based touch
-    number), ``_n`` (touches in the journey) and ``next__key`` (null at the last touch).
+    Columns: customer_id, ``_key`` (touchpoint or channel), ``_step`` (place in the
+    journey), ``next__key`` (the next touch's key; null at the last touch), ``_next_hit``
+    (0: a touch follows, 1: the conversion, null: the journey ends), ``_converted`` (0/1) and
+    ``_rel`` (seconds before the youngest touch of a converting journey). The per-customer
+    facts (first conversion, youngest touch, last event) come from one grouped query joined
+    back, so the only sort is the one of :func:`_steps`, if any.
     """
-    names = lf.collect_schema().names()
-    order = order_columns(names)
-    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
-        lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    key = nw.col(by).cast(nw.String)
-    key = key if by == "touchpoint" else key.fill_null(MISSING_NODE)
-    lf = lf.filter(~nw.col("touchpoint").is_null())
-    lf = lf.select("customer_id", *dict.fromkeys([*order, "touchpoint"]), key.alias("_key"))
-    lf = ordered_window(lf, order, step="_pos")
-    hit = nw.col("touchpoint").cast(nw.String).is_in(conversion)
-    lf = lf.with_columns(
-        nw.when(hit).then(nw.col("_pos")).min().over("customer_id").alias("_conv_pos"),
-        nw.when(hit).then(nw.col("timestamp")).min().over("customer_id").alias("_conv_at"),
-        nw.col("timestamp").max().over("customer_id").alias("_last_at"),
-    )
-    lf = materialize(lf.with_columns(
-        nw.coalesce(nw.col("_conv_at"), nw.col("_last_at")).alias("_ref"),
-        (~nw.col("_conv_pos").is_null()).cast(nw.Int64).alias("_converted"),
-    ))
-    converters = as_int(
-        lf.filter(nw.col("_converted") == 1).select(nw.col("customer_id").n_unique())
-        .collect().item()
-    )
-    lf = lf.filter(nw.col("_conv_pos").is_null() | (nw.col("_pos") < nw.col("_conv_pos")))
-    lf = lf.with_columns(seconds_between(lf, "_ref", "timestamp").alias("_age"))
+    steps = _steps(lf, conversion, by)
+    hit, ends = nw.col("_hit") == 1, nw.col("next__key").is_null()
+    # The youngest touch of a converting journey is the event right before its first
+    # conversion: the earliest event that does not convert and is followed by one. A
+    # journey's last event (needed for the lookback of non-converters) has no next event.
+    youngest = ~hit & (nw.col("_next_hit") == 1)
+    facts = [nw.when(hit).then(nw.col("_step")).min().alias("_conv_pos"),
+             nw.when(hit).then(nw.col("timestamp")).min().alias("_conv_at"),
+             nw.when(youngest).then(nw.col("timestamp")).min().alias("_young_at")]
+    wanted = hit | youngest
     if lookback_seconds is not None:
-        lf = lf.filter(nw.col("_age") <= lookback_seconds)
-    lf = lf.select("customer_id", "_pos", "_key", "_age", "_converted")
-    lf = ordered_window(lf, ["_pos"], step="_k", following=["_key"])
-    lf = lf.with_columns(nw.col("_k").max().over("customer_id").alias("_n"))
-    return materialize(lf), converters
+        facts.append(nw.when(ends).then(nw.col("timestamp")).max().alias("_last_at"))
+        wanted = wanted | ends
+    # Only the few rows that carry these facts are grouped; customers without any (those
+    # who never convert, without a lookback) keep all their events as touches.
+    customers = materialize(steps.filter(wanted).group_by("customer_id").agg(*facts))
+    converters = as_int(customers.select(nw.col("_conv_pos").count()).collect().item())
+    converted = ~nw.col("_conv_pos").is_null()
+    lf = steps.join(customers, on="customer_id", how="left").filter(
+        ~converted | (nw.col("_step") < nw.col("_conv_pos")))
+    if lookback_seconds is not None:
+        lf = lf.with_columns(nw.coalesce(nw.col("_conv_at"), nw.col("_last_at")).alias("_ref"))
+        lf = lf.filter(seconds_between(lf, "_ref", "timestamp") <= lookback_seconds)
+    last = converted & (nw.col("_step") == nw.col("_conv_pos") - 1)
+    follows = nw.when(~ends).then(nw.lit(0))
+    return materialize(lf.select(
+        "customer_id", "_key", "_step", nw.when(~last).then(nw.col("next__key")).alias("next__key"),
+        nw.when(last).then(nw.lit(1)).otherwise(follows).cast(nw.Int64).alias("_next_hit"),
+        converted.cast(nw.Int64).alias("_converted"),
+        seconds_between(lf, "_young_at", "timestamp").cast(nw.Float64).alias("_rel"),
+    )), converters
 
 
-def _converting_count(touches: nw.LazyFrame) -> Any:
-    """Converting journeys with at least one touch."""
-    return (touches.filter(nw.col("_converted") == 1)
-            .select(nw.col("customer_id").n_unique()).collect().item())
-
-
-def _weights(model: str) -> nw.Expr:
-    """Each touch's share of its journey's conversion under a heuristic model."""
-    k, n = nw.col("_k"), nw.col("_n")
-    if model == "first":
-        return (k == 1).cast(nw.Float64)
-    if model == "last":
-        return (k == n).cast(nw.Float64)
-    if model == "linear":
-        return 1.0 / n.cast(nw.Float64)
-    if model == "position":
-        ends = (k == 1) | (k == n)
-        middle = nw.lit(0.2) / nw.max_horizontal(n - 2, nw.lit(1)).cast(nw.Float64)
-        return (nw.when(n == 1).then(nw.lit(1.0))
-                .otherwise(nw.when(n == 2).then(nw.lit(0.5))
-                           .otherwise(nw.when(ends).then(nw.lit(0.4)).otherwise(middle))))
-    return nw.col("_decay") / nw.col("_decay").sum().over("customer_id")
+def _credit_terms() -> dict[str, nw.Expr]:
+    """Each model's credit to a key from one converting journey, on the rows of
+    :func:`_heuristic_credit` (one per journey and key, with the journey's totals)."""
+    count, n = nw.col("_c").cast(nw.Float64), nw.col("_n").cast(nw.Float64)
+    first = (nw.col("_m") == nw.col("_kmin")).cast(nw.Float64)
+    last = (nw.col("_x") == nw.col("_kmax")).cast(nw.Float64)
+    middle = nw.lit(0.2) / nw.max_horizontal(n - 2, nw.lit(1.0))
+    position = (nw.when(n == 1).then(count)
+                .otherwise(nw.when(n == 2).then(count * 0.5)
+                           .otherwise(first * 0.4 + last * 0.4 + (count - first - last) * middle)))
+    return {"first": first, "last": last, "linear": count / n, "position": position,
+            "time_decay": nw.col("_w") / nw.col("_wsum"),
+            "shapley": 1.0 / nw.col("_d").cast(nw.Float64)}
 
 
 def _heuristic_credit(
     touches: nw.LazyFrame, models: list[str], half_life_days: float
 ) -> pd.DataFrame:
-    """Credit per key of the per-touch models (and Shapley), from one grouped query.
+    """Credit per key of the per-touch models (and Shapley) over the converting journeys.
 
-    The index holds every key seen among the touches, converting journeys or not.
+    Touches are summed per journey and key (count, time-decay weight, first and last place),
+    then per journey (touches, distinct keys, total weight); each model's credit to a key is
+    a function of the two, summed per key. Shapley gives each journey's conversion in equal
+    parts to its distinct keys.
     """
-    converted = nw.col("_converted").cast(nw.Float64)
-    exprs = [(_weights(m) * converted).alias(m)
-             for m in models if m != "shapley"]
     # Ages count from the journey's youngest touch, which scales every weight of the journey
     # alike (normalisation cancels it) and keeps old journeys from underflowing to 0 / 0.
-    # Shapley gives one share per distinct key of the journey, carried by its first touch.
-    first_of_key = nw.col("_k") == nw.col("_k").min().over("customer_id", "_key")
-    frame = touches.with_columns(
-        (nw.col("_age") - nw.col("_age").min().over("customer_id")).alias("_rel_age"),
-        first_of_key.cast(nw.Float64).alias("_first_of_key"),
-    ).with_columns(
-        (nw.col("_rel_age") * (-np.log(2.0) / (half_life_days * 86_400.0))).exp().alias("_decay")
-    )
-    if "shapley" in models:
-        count = nw.col("_first_of_key").sum().over("customer_id")
-        exprs.append((nw.col("_first_of_key") / count * converted).alias("shapley"))
-    sums = [nw.col(m).sum().alias(m) for m in models]
-    grouped = (frame.with_columns(*exprs).group_by("_key").agg(*sums) if models
-               else frame.select("_key").unique())
+    decay = (nw.col("_rel") * (-np.log(2.0) / (half_life_days * 86_400.0))).exp()
+    per_key = materialize(touches.filter(nw.col("_converted") == 1)
+                          .group_by("customer_id", "_key").agg(
+        nw.len().alias("_c"), decay.sum().alias("_w"),
+        nw.col("_step").min().alias("_m"), nw.col("_step").max().alias("_x")))
+    journeys = per_key.group_by("customer_id").agg(
+        nw.col("_m").min().alias("_kmin"), nw.col("_x").max().alias("_kmax"),
+        nw.col("_c").sum().alias("_n"), nw.len().alias("_d"), nw.col("_w").sum().alias("_wsum"))
+    terms = _credit_terms()
+    grouped = (per_key.join(journeys, on="customer_id")
+               .with_columns(*[terms[m].alias(m) for m in models])
+               .group_by("_key").agg(*[nw.col(m).sum() for m in models])
+               .with_columns(nw.col("_key").cast(nw.String)))
     out = to_pandas(grouped).set_index("_key").rename_axis(None)
     return out.astype(float)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from analysis.definitions import channel_type
 from analysis.frames import as_int, canonical, materialize, to_pandas
-from analysis.journeys import MISSING_NODE, order_columns, ordered_window
+from analysis.journeys import MISSING_NODE, order_columns, ordered_window, uses_precomputed
 from analysis.results import Status
 from analysis.schema import ParameterError
 from analysis.touchpoints.attribution import check_conversion
@@ -199,32 +199,40 @@ def _converter_events(lf: nw.LazyFrame, conversion: list[str]) -> nw.LazyFrame:
     """Converters' events up to and including their first conversion, numbered.
 
     Columns: customer_id, ``_channel`` (text; missing: "(none)"), ``_pos`` (1-based place in
-    the journey) and ``_conv_pos`` (the place of the first conversion).
+    the journey) and ``_conv_pos`` (the place of the first conversion). Places are read from
+    the columns precomputed at import when ``lf`` carries them (no sort), else numbered by
+    one window pass; the first conversion comes from the conversion events alone, joined
+    back.
     """
-    names = lf.collect_schema().names()
-    order = order_columns(names)
-    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
-        lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    channel = nw.col("channel").cast(nw.String).fill_null(MISSING_NODE)
-    lf = lf.filter(~nw.col("touchpoint").is_null())
-    lf = lf.select("customer_id", *dict.fromkeys([*order, "touchpoint"]),
-                   channel.alias("_channel"))
-    lf = ordered_window(lf, order, step="_pos")
+    # The channel keeps its stored type (an ENUM is cheap to carry through the join) until
+    # the converters' events are picked.
+    channel = nw.col("channel").alias("_channel")
     hit = nw.col("touchpoint").cast(nw.String).is_in(conversion)
-    lf = lf.with_columns(nw.when(hit).then(nw.col("_pos")).min().over("customer_id")
-                         .alias("_conv_pos"))
-    lf = lf.filter(~nw.col("_conv_pos").is_null() & (nw.col("_pos") <= nw.col("_conv_pos")))
-    return materialize(lf.select("customer_id", "_channel", "_pos", "_conv_pos"))
+    if uses_precomputed(lf):
+        steps = lf.filter(~nw.col("_step").is_null()).select(
+            "customer_id", channel, nw.col("_step").cast(nw.Int64).alias("_pos"),
+            hit.alias("_hit"))
+    else:
+        order = order_columns(lf.collect_schema().names())
+        steps = lf.filter(~nw.col("touchpoint").is_null()).select(
+            "customer_id", *dict.fromkeys([*order, "touchpoint"]), channel, hit.alias("_hit"))
+        steps = ordered_window(steps, order, step="_pos").select(
+            "customer_id", "_channel", nw.col("_pos").cast(nw.Int64), "_hit")
+    first = materialize(steps.filter(nw.col("_hit")).group_by("customer_id")
+                        .agg(nw.col("_pos").min().alias("_conv_pos")))
+    journeys = steps.join(first, on="customer_id").filter(nw.col("_pos") <= nw.col("_conv_pos"))
+    return materialize(journeys.select(
+        "customer_id", nw.col("_channel").cast(nw.String).fill_null(MISSING_NODE), "_pos",
+        "_conv_pos"))
 
 
 def _start_finish(journeys: nw.LazyFrame) -> nw.LazyFrame:
     """Converters per (start channel, finish channel): ``_start``, ``_finish``, ``_n``."""
-    start = journeys.filter(nw.col("_pos") == 1).select(
-        "customer_id", nw.col("_channel").alias("_start"))
-    finish = journeys.filter(nw.col("_pos") == nw.col("_conv_pos")).select(
-        "customer_id", nw.col("_channel").alias("_finish"))
-    return (start.join(finish, on="customer_id").group_by("_start", "_finish")
-            .agg(nw.len().alias("_n")))
+    pos, conv_pos = nw.col("_pos"), nw.col("_conv_pos")
+    ends = journeys.filter((pos == 1) | (pos == conv_pos)).group_by("customer_id").agg(
+        nw.when(pos == 1).then(nw.col("_channel")).min().alias("_start"),
+        nw.when(pos == conv_pos).then(nw.col("_channel")).min().alias("_finish"))
+    return ends.group_by("_start", "_finish").agg(nw.len().alias("_n"))
 
 
 def _mix_counts(journeys: nw.LazyFrame, kinds: dict[str, str]) -> nw.LazyFrame:

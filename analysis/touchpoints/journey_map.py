@@ -3,8 +3,9 @@
 Columns are the stages in order (without a stage column, the k-th event: "Step 1" … "Step
 N+"). A customer *enters* a stage through the touchpoint of their first event in it, so a
 stage's cells add up to its customers. The heavy work (journey order, first event per customer
-and stage, the next stage reached) is Narwhals window expressions in the engine; only
-aggregates and the feedback rows reach pandas.
+and stage, the next stage reached) runs in the engine through Narwhals
+(:mod:`analysis.touchpoints.journey_flow`); only aggregates, the feedback rows and the
+numbered events of the customers who gave feedback reach pandas.
 
 Emotion: feedback is linked to touchpoints by :func:`analysis.painpoints.link_feedback`; a row
 belongs to the stage of the customer's latest event of the linked touchpoint at or before it
@@ -21,17 +22,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import duckdb
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from analysis.definitions import stage_order as guess_stage_order
-from analysis.frames import canonical, materialize, seconds_between, to_pandas
-from analysis.journeys import MISSING_NODE, order_columns, ordered_window
+from analysis.frames import canonical, materialize, to_pandas
+from analysis.journeys import MISSING_NODE
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status, percent
 from analysis.schema import MissingColumnError, ParameterError, unknown_values_error
+from analysis.touchpoints.journey_flow import flow, stage_events, touchpoint_names
 
 CELL_COLUMNS = ("stage", "stage_index", "channel", "touchpoint", "customers", "touched",
                 "next_stage_share", "median_seconds_in_stage", "feedback", "mean_sentiment",
@@ -113,16 +116,18 @@ def journey_map(
     lf, problem = _segment(lf, segment_column, segment)
     if problem:
         return _empty(order, from_steps, segment, problem)
-    ev = _stage_events(lf, order, max_steps if from_steps else None)
+    touchpoints = touchpoint_names(lf)
+    ev = stage_events(lf, order, max_steps if from_steps else None, touchpoints)
     if from_steps:
         deepest = ev.select(nw.col("_si").max()).collect().item()
         order = [f"Step {k}" + ("+" if k == max_steps else "")
                  for k in range(1, (0 if deepest is None else int(deepest) + 1) + 1)]
     if not order:
         return _empty(order, from_steps, segment, "No events to map after filters.")
-    cells, stage_rows = _flow(ev, len(order))
+    cells, stage_rows = flow(ev, len(order), touchpoints)
     if feedback is not None:
-        rated = _feedback_rows(feedback, lf, ev, cells, tolerance, segment is not None)
+        rated = _feedback_rows(feedback, lf, ev, cells, tolerance, segment is not None,
+                               touchpoints)
         cells = _with_emotion(cells, rated, ["_si", "touchpoint"])
         stage_rows = _with_emotion(stage_rows, rated, ["_si"])
     cells = _pin(cells, pain_points, top_pain_points)
@@ -160,6 +165,10 @@ def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool) -> 
 
 
 def _distinct(lf: nw.LazyFrame, column: str) -> set[str]:
+    if isinstance(lf.collect_schema()[column], nw.Enum | nw.Categorical):
+        # Distinct in the stored type (a small number per row), text afterwards.
+        values = to_pandas(lf.select(column).unique())[column].dropna()
+        return set(map(str, values.astype(object)))
     return set(to_pandas(lf.select(nw.col(column).cast(nw.String)).unique())[column].dropna())
 
 
@@ -192,82 +201,9 @@ def _segment(lf: nw.LazyFrame, column: str | None, value: str | None
     return lf.join(customers.unique(), on="customer_id", how="semi"), ""
 
 
-def _stage_events(lf: nw.LazyFrame, order: list[str], max_steps: int | None) -> nw.LazyFrame:
-    """customer_id, touchpoint, _channel, timestamp, _pos, _si, next__si, next_timestamp."""
-    names, ordering = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
-    if isinstance(lf.collect_schema()["timestamp"], nw.Date):
-        lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    channel = (nw.col("channel").cast(nw.String).fill_null(MISSING_NODE) if "channel" in names
-               else nw.lit(MISSING_NODE))
-    lf = lf.filter(~nw.col("touchpoint").is_null(), ~nw.col("timestamp").is_null())
-    keep = ["customer_id", *dict.fromkeys([*ordering, "touchpoint"])]
-    if max_steps is None:
-        stage = nw.col("stage").cast(nw.String)
-        index = nw.sum_horizontal(*[(stage == s).cast(nw.Int64) * i for i, s in enumerate(order)]
-                                  or [nw.lit(0)])
-        lf = lf.filter(stage.is_in(order or [""])).select(*keep, channel.alias("_channel"),
-                                                  index.alias("_si"))
-        lf = ordered_window(lf, ordering, step="_pos", following=["_si", "timestamp"])
-    else:
-        lf = ordered_window(lf.select(*keep, channel.alias("_channel")), ordering,
-                            step="_pos", following=["timestamp"])
-        last = nw.lit(max_steps - 1)
-        lf = lf.with_columns(
-            nw.min_horizontal(nw.col("_pos") - 1, last).alias("_si"),
-            nw.when(~nw.col("next_timestamp").is_null())
-            .then(nw.min_horizontal(nw.col("_pos"), last)).alias("next__si"))
-    return materialize(lf.select(
-        "customer_id", nw.col("touchpoint").cast(nw.String), "_channel", "timestamp",
-        nw.col("_pos").cast(nw.Int64), nw.col("_si").cast(nw.Int64),
-        nw.col("next__si").cast(nw.Int64), "next_timestamp"))
-
-
-def _flow(ev: nw.LazyFrame, n_stages: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cells and stages with their flow measures, from one row per customer and stage."""
-    part = ["customer_id", "_si"]
-    entries = materialize(ev.with_columns(
-        nw.col("_pos").min().over(*part).alias("_entry_pos"),
-        nw.col("_pos").max().over(*part).alias("_last_pos"),
-        nw.col("timestamp").max().over(*part).alias("_last_ts"),
-    ).filter(nw.col("_pos") == nw.col("_entry_pos")).select(
-        *part, "touchpoint", "_entry_pos", nw.col("timestamp").alias("_entry_ts"),
-        "_last_pos", "_last_ts"))
-    # A customer moves on at the first later event in a later stage; such an event always
-    # starts a run of its stage, so only run starts are joined back.
-    starts = ev.filter(~nw.col("next__si").is_null(), nw.col("next__si") != nw.col("_si")).select(
-        "customer_id", (nw.col("_pos") + 1).alias("_move_pos"),
-        nw.col("next__si").alias("_move_si"), nw.col("next_timestamp").alias("_move_ts"))
-    moved = (entries.select(*part, "_entry_pos").join(starts, on="customer_id")
-             .filter(nw.col("_move_si") > nw.col("_si"),
-                     nw.col("_move_pos") > nw.col("_entry_pos"))
-             .group_by(*part).agg(nw.col("_move_ts").min().alias("_moved_ts")))
-    following = entries.select("customer_id", (nw.col("_si") - 1).alias("_si"),
-                               nw.col("_last_pos").alias("_next_last"))
-    table = entries.join(moved, on=part, how="left").join(following, on=part, how="left")
-    reached = (~nw.col("_next_last").is_null()
-               & (nw.col("_next_last") > nw.col("_entry_pos"))).cast(nw.Float64)
-    table = table.with_columns(
-        nw.when(nw.col("_si") < n_stages - 1).then(reached).alias("_next"),
-        nw.coalesce(nw.col("_moved_ts"), nw.col("_last_ts")).alias("_end"))
-    table = materialize(table.with_columns(
-        seconds_between(table, "_end", "_entry_ts").cast(nw.Float64).alias("_seconds")))
-    measures = [nw.len().alias("customers"), nw.col("_next").mean().alias("next_stage_share"),
-                nw.col("_seconds").median().alias("median_seconds_in_stage")]
-    cells = to_pandas(table.group_by("_si", "touchpoint").agg(*measures))
-    stage_rows = to_pandas(table.group_by("_si").agg(*measures))
-    touched = to_pandas(ev.group_by("_si", "touchpoint")
-                        .agg(nw.col("customer_id").n_unique().alias("touched")))
-    channels = to_pandas(ev.group_by("_si", "touchpoint", "_channel").agg(nw.len().alias("_n")))
-    channels = (channels.sort_values(["_n", "_channel"], ascending=[False, True])
-                .drop_duplicates(["_si", "touchpoint"]).rename(columns={"_channel": "channel"}))
-    cells = touched.merge(cells, on=["_si", "touchpoint"], how="left").merge(
-        channels[["_si", "touchpoint", "channel"]], on=["_si", "touchpoint"], how="left")
-    cells["customers"] = cells["customers"].fillna(0)
-    return cells, stage_rows
-
-
 def _feedback_rows(feedback: Any, lf: nw.LazyFrame, ev: nw.LazyFrame, cells: pd.DataFrame,
-                   tolerance: timedelta | None, in_segment: bool) -> pd.DataFrame:
+                   tolerance: timedelta | None, in_segment: bool, touchpoints: list[str]
+                   ) -> pd.DataFrame:
     """Feedback rows placed on the map: _si, touchpoint, _value (−1..1), _negative (1/0)."""
     fb = canonical(feedback, "feedback")
     wanted = [c for c in fb.collect_schema().names() if c in _FEEDBACK_COLUMNS]
@@ -285,7 +221,7 @@ def _feedback_rows(feedback: Any, lf: nw.LazyFrame, ev: nw.LazyFrame, cells: pd.
                               (mood["sentiment"] == "negative").astype(float)),
     })
     rows = rows[rows["touchpoint"].notna()]
-    return _place(rows, ev, cells, in_segment)
+    return _place(rows, ev, cells, in_segment, fb, touchpoints)
 
 
 def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
@@ -303,24 +239,24 @@ def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame,
-           in_segment: bool) -> pd.DataFrame:
+def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment: bool,
+           fb: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
     """``rows`` with ``_si``: the stage of the customer's latest event of the touchpoint at or
     before the feedback, else the touchpoint's most touched stage (outside a segment only)."""
-    ids = sorted(rows["customer_id"].dropna().unique().tolist()) or [""]
-    known = to_pandas(ev.filter(nw.col("customer_id").cast(nw.String).is_in(ids))
-                      .select(nw.col("customer_id").cast(nw.String), "touchpoint",
-                              "timestamp", "_pos", "_si"))
-    stamps = pd.to_datetime(known["timestamp"], utc=True).dt.tz_localize(None)
-    known = known.assign(timestamp=stamps.astype("datetime64[ns]"), customer_id=known[
-        "customer_id"].astype("string")).sort_values(["timestamp", "_pos"], kind="stable")
+    known, customers = _known_events(rows, ev, fb)
     if in_segment:
-        rows = rows[rows["customer_id"].isin(set(known["customer_id"]))]
+        rows = rows[rows["customer_id"].isin(set(customers))]
     rows = rows.assign(_row=np.arange(len(rows)))
-    dated = rows[rows["customer_id"].notna() & rows["timestamp"].notna()].sort_values(
-        "timestamp", kind="stable")
-    matched = pd.merge_asof(dated, known[["customer_id", "touchpoint", "timestamp", "_si"]],
-                            on="timestamp", by=["customer_id", "touchpoint"],
+    # Customer and touchpoint as one integer key: merge_asof groups numbers much faster.
+    width = len(touchpoints) + 1
+    known = known.assign(_k=known["_c"] * width + known["_tc"])[
+        ["_k", "timestamp", "_pos", "_si"]].sort_values(["timestamp", "_pos"], kind="stable")
+    dated = rows[rows["customer_id"].notna() & rows["timestamp"].notna()]
+    c = customers.get_indexer(dated["customer_id"]).astype("int64")
+    t = pd.Index(touchpoints).get_indexer(dated["touchpoint"]).astype("int64")
+    dated = dated[["_row", "timestamp"]].assign(_k=np.where((c < 0) | (t < 0), -1, c * width + t))
+    matched = pd.merge_asof(dated.sort_values("timestamp", kind="stable"),
+                            known[["_k", "timestamp", "_si"]], on="timestamp", by="_k",
                             direction="backward")
     stage = pd.Series(matched["_si"].to_numpy(float), matched["_row"]).reindex(rows["_row"])
     usual = (cells.sort_values(["touched", "_si"], ascending=[False, True])
@@ -328,6 +264,43 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame,
     fallback = rows["touchpoint"].map(usual).to_numpy(dtype=float)
     rows = rows.assign(_si=np.where(stage.isna(), fallback, stage.to_numpy()))
     return rows[rows["_si"].notna()].astype({"_si": "int64"})
+
+
+def _known_events(rows: pd.DataFrame, ev: nw.LazyFrame, fb: nw.LazyFrame
+                  ) -> tuple[pd.DataFrame, pd.Index]:
+    """The mapped events of the customers with feedback (_c, _tc, timestamp as naive ns,
+    _pos, _si) and those customers' ids, the c-th being the customer ``_c`` = c. Ids travel
+    once per customer, not once per event."""
+    ev = ev.with_columns(nw.col("customer_id").cast(nw.String))
+    numbered = _numbered_customers(ev, fb)
+    if numbered is None:  # listed by value, when the two tables cannot be joined in one engine
+        ids = sorted(rows["customer_id"].dropna().unique().tolist()) or [""]
+        ev = materialize(ev.filter(nw.col("customer_id").is_in(ids)))
+        numbered = materialize(ev.select("customer_id").unique()
+                               .with_row_index("_c", order_by="customer_id"))
+    known = to_pandas(ev.join(numbered, on="customer_id").select(
+        "_c", "_tc", "timestamp", "_pos", "_si"))
+    ids = to_pandas(numbered).sort_values("_c")["customer_id"].astype("string")
+    # Customers with feedback but no mapped event (outside the segment) are not known.
+    customers = pd.Index(ids.where(np.isin(np.arange(len(ids)), known["_c"].unique())))
+    stamps = pd.to_datetime(known["timestamp"], utc=True).dt.tz_localize(None)
+    return known.assign(timestamp=stamps.astype("datetime64[ns]")), customers
+
+
+def _numbered_customers(ev: nw.LazyFrame, fb: nw.LazyFrame) -> nw.LazyFrame | None:
+    """The feedback's customers, numbered 0, 1, … (``_c``) in ``ev``'s engine, or None when
+    the two frames live in different engines or DuckDB connections (then the caller lists the
+    customers by value, which costs more to bind and send for tens of thousands of them)."""
+    if ev.implementation is not fb.implementation or "customer_id" not in (
+            fb.collect_schema().names()):
+        return None
+    customers = fb.select(nw.col("customer_id").cast(nw.String)).filter(
+        ~nw.col("customer_id").is_null()).unique()
+    try:
+        ev.join(customers, on="customer_id", how="semi")
+    except duckdb.InvalidInputException:  # relations of two DuckDB connections
+        return None
+    return materialize(customers.with_row_index("_c", order_by="customer_id"))
 
 
 def _with_emotion(table: pd.DataFrame, rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
