@@ -46,17 +46,23 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "page_timings.json"
 TARGETS_S = {"first": 5.0, "rerender": 1.0}
 MARKER = "PAGE_TIMINGS_RESULT "
-#: (label, script, widget kind, widget key, value it is changed to): the widget changed for
-#: the re-render, a setting people change while looking at the page (Home has none: re-run).
-PAGES: tuple[tuple[str, str, str | None, str | None, Any], ...] = (
-    ("Home", "app.py", None, None, None),
-    ("Paths", "pages/1_Paths.py", "slider", "p_steps", 6),
-    ("Funnels", "pages/2_Funnels.py", "selectbox", "f_mode", "strict"),
-    ("Churn", "pages/3_Churn.py", "selectbox", "c_by", "region"),
-    ("Experiments", "pages/4_Experiments.py", "radio", "x_corr", "fdr_bh"),
-    ("Pain points", "pages/5_Pain_points.py", "selectbox", "p_measure", "nps"),
-    ("Touchpoints", "pages/6_Touchpoints.py", "selectbox", "t_per", "week"),
-    ("Data", "pages/7_Data.py", "radio", "up_kind", "feedback"),
+#: (label, script, widget kind, widget key, value it is changed to, link parameters): the
+#: widget changed for the re-render, a setting people change while looking at the page (None:
+#: a re-run), and what the link adds to ``?dataset=`` (a page's tab: only the open one runs).
+PAGES: tuple[tuple[str, str, str | None, str | None, Any, dict[str, str]], ...] = (
+    ("Home", "app.py", None, None, None, {}),
+    ("Paths", "pages/1_Paths.py", "slider", "p_steps", 6, {}),
+    ("Funnels", "pages/2_Funnels.py", "selectbox", "f_mode", "strict", {}),
+    ("Churn", "pages/3_Churn.py", "selectbox", "c_by", "region", {}),
+    ("Experiments", "pages/4_Experiments.py", "radio", "x_corr", "fdr_bh", {}),
+    ("Pain points", "pages/5_Pain_points.py", "selectbox", "p_measure", "nps", {}),
+    ("Touchpoints", "pages/6_Touchpoints.py", "selectbox", "t_per", "week", {}),
+    ("Touchpoints: attribution", "pages/6_Touchpoints.py", "number_input", "t_hl", 14,
+     {"tab": "attribution"}),
+    ("Touchpoints: online or offline", "pages/6_Touchpoints.py", None, None, None,
+     {"tab": "channels"}),
+    ("Touchpoints: journey map", "pages/6_Touchpoints.py", None, None, None, {"tab": "map"}),
+    ("Data", "pages/7_Data.py", "radio", "up_kind", "feedback", {}),
 )
 
 
@@ -155,11 +161,13 @@ def measure_page(label: str, dataset_id: str, timeout: float) -> dict[str, Any]:
     """Time one page's first render, a widget change and the change back (this process)."""
     from streamlit.testing.v1 import AppTest
 
-    _, script, kind, key, value = next(p for p in PAGES if p[0] == label)
+    _, script, kind, key, value, params = next(p for p in PAGES if p[0] == label)
     row: dict[str, Any] = {"page": label, "widget": key or "(rerun)",
                            "import_s": import_page_modules(ROOT / script)}
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.query_params["dataset"] = dataset_id
+    for name, given in params.items():
+        at.query_params[name] = given
     if script != "app.py":
         at.switch_page(script)
     row["first_s"] = timed_run(at, timeout)

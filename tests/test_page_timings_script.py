@@ -55,6 +55,18 @@ def test_a_small_run_measures_a_page_in_a_fresh_process(data_dir, tmp_path, caps
     assert "| Paths |" in capsys.readouterr().out
 
 
+def test_a_tab_is_opened_by_its_link(data_dir, tmp_path):
+    """A tab's entry opens the page on that tab: its widget (only drawn there) is found and
+    changed."""
+    output = tmp_path / "timings.json"
+    status = page_timings.main(["--events", "3000", "--pages", "Touchpoints: attribution",
+                                "--output", str(output)])
+    assert status == 0
+    (row,) = json.loads(output.read_text())["pages"]
+    assert row["page"] == "Touchpoints: attribution" and row["changed"] == "7 → 14"
+    assert row["exceptions"] == [] and row["failed"] == []
+
+
 def test_the_verdict_holds_the_targets():
     row = {"first_s": 4.9, "rerender_s": 0.5}
     assert page_timings.verdict(row) == "ok"
