@@ -70,12 +70,11 @@ def exposure_hazards(lifetimes: pd.DataFrame, exposures: pd.DataFrame
     duration = lifetimes["duration_days"].astype(float).to_numpy()
     event = lifetimes["churned"].astype(bool).to_numpy()
     keep = duration > 0
-    ids = pd.Index(lifetimes["customer_id"].astype(str).to_numpy()[keep])
     duration, event = duration[keep], event[keep]
     times, inverse = np.unique(duration[event], return_inverse=True)
     d = np.bincount(inverse, minlength=len(times)).astype(float)
     at_risk = len(duration) - np.searchsorted(np.sort(duration), times, "left").astype(float)
-    position = ids.get_indexer(exposures["customer_id"].astype(str).to_numpy())
+    position = _positions(lifetimes["customer_id"][keep], exposures["customer_id"])
     days = exposures["days"].to_numpy(dtype=float)
     found = position >= 0
     out: dict[Any, ExposureHazard] = {}
@@ -89,6 +88,16 @@ def exposure_hazards(lifetimes: pd.DataFrame, exposures: pd.DataFrame
     for label in pd.unique(exposures["exposure"]):
         out.setdefault(label, _none(0, _TOO_FEW))
     return out
+
+
+def _positions(lifetime_ids: pd.Series, exposure_ids: pd.Series) -> np.ndarray:
+    """Each exposure's row among the lifetimes (-1: none). Whole-number ids on both sides
+    are matched as numbers (hashing millions of texts costs seconds), others as text."""
+    if (pd.api.types.is_integer_dtype(lifetime_ids)
+            and pd.api.types.is_integer_dtype(exposure_ids)):
+        return pd.Index(lifetime_ids.to_numpy()).get_indexer(exposure_ids.to_numpy())
+    return pd.Index(lifetime_ids.astype(str).to_numpy()).get_indexer(
+        exposure_ids.astype(str).to_numpy())
 
 
 _TOO_FEW = "Too few exposed customers or churns to estimate a ratio."

@@ -22,7 +22,6 @@ import pandas as pd
 from analysis.frames import materialize, naive_utc, to_pandas
 from analysis.survival.exposure import exposure_hazards
 from analysis.survival.lifetimes import lifetimes_from_first
-from analysis.touchpoints.trend import as_text
 
 #: Fewer exposed customers give no hazard ratio (a Cox fit on a handful is noise).
 MIN_EXPOSED_FOR_HR = 10
@@ -40,17 +39,16 @@ def eligible(reached: pd.Series, outcome: list[str]) -> list[str]:
 
 
 def first_touches(firsts: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
-    """customer_id, ``_tp``, ``_first_at`` (first time), ``_start`` (first event),
-    ``_churn_start`` (first start of a churn lifetime) and ``_converted_at`` (first
-    conversion) of ``touchpoints``, in pandas."""
-    columns = ["customer_id", "_tp", "_first_at", "_start", "_churn_start", "_converted_at"]
+    """``_key`` (the customer's number, see :func:`first_touch_tables`), ``_tp``,
+    ``_first_at`` (first time), ``_start`` (first event), ``_churn_start`` (first start of a
+    churn lifetime) and ``_converted_at`` (first conversion) of ``touchpoints``, in pandas.
+    Customers come as numbers: millions of text ids cost seconds to fetch and to match."""
+    columns = ["_key", "_tp", "_first_at", "_start", "_churn_start", "_converted_at"]
     if not touchpoints:
-        return pd.DataFrame(columns=columns)
-    rows = firsts.filter(nw.col("_tp").is_in(touchpoints)).select(*columns)
-    when = to_pandas(rows)
-    if not pd.api.types.is_object_dtype(when["customer_id"]):
-        when["customer_id"] = when["customer_id"].astype(str)
-    return when
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "_key" else object)
+                             for c in columns})
+    return to_pandas(firsts.filter(nw.col("_tp").is_in(touchpoints)).select(
+        "_key", nw.col("touchpoint").alias("_tp"), *columns[2:]))
 
 
 def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[str]
@@ -60,9 +58,10 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
     first event and churn start; and one row per customer (``people``): ``_start`` (first
     event), ``_conv_pos`` / ``_converted_at`` (place and time of the first conversion; the
     journey order follows time), ``_churn_start`` (first ``start_at`` event, or ``_start``)."""
-    grouped = materialize(as_text(ev.group_by("customer_id", "touchpoint").agg(
-        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at")),
-        {"touchpoint": "_tp"}))
+    # The stored touchpoint stays too: pandas gets an ENUM as categories, text as objects.
+    grouped = materialize(ev.group_by("customer_id", "touchpoint").agg(
+        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at"),
+    ).with_columns(nw.col("touchpoint").cast(nw.String).alias("_tp")))
 
     def among(names: list[str], column: str) -> nw.Expr:
         hit = nw.col("_tp").is_in(names or [""]) & nw.lit(bool(names))
@@ -73,7 +72,8 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
         among(start_at, "_first_at").alias("_sa"),
     ).group_by("customer_id").agg(
         nw.col("_first_at").min().alias("_start"), nw.col("_cp").min().alias("_conv_pos"),
-        nw.col("_ca").min().alias("_converted_at"), nw.col("_sa").min().alias("_churn_start")))
+        nw.col("_ca").min().alias("_converted_at"), nw.col("_sa").min().alias("_churn_start"),
+    ).with_columns(nw.col("customer_id").rank("ordinal").cast(nw.Int64).alias("_key")))
     if not start_at:
         people = people.with_columns(nw.col("_start").alias("_churn_start"))
     conv = nw.col("_conv_pos")
@@ -91,22 +91,22 @@ def hazard_ratios(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
     CHURN_COLUMNS), from one collection of the first touches both fit."""
     fitted = list(dict.fromkeys(eligible(reached, conversion) + eligible(reached, churn)))
     when = first_touches(firsts, fitted)
-    out = churn_hazards(lf, when, reached, churn, start_at)
-    spans = pd.DataFrame(columns=["customer_id", "_start", "_converted_at"])
+    out = churn_hazards(lf, when, people, reached, churn, start_at)
+    spans = pd.DataFrame({"_key": pd.Series(dtype="int64"), "_start": [], "_converted_at": []})
     data_end = None
     if eligible(reached, conversion):
         data_end = ev.select(nw.col("timestamp").max()).collect().item()
-        spans = to_pandas(people.select("customer_id", "_start", "_converted_at"))
+        spans = to_pandas(people.select("_key", "_start", "_converted_at"))
     return conversion_hazards(spans, when, reached, conversion, data_end).join(out)
 
 
-def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, reached: pd.Series, churn: list[str],
-                  start_at: list[str]) -> pd.DataFrame:
+def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, people: nw.LazyFrame,
+                  reached: pd.Series, churn: list[str], start_at: list[str]) -> pd.DataFrame:
     """Churn hazard ratio of exposure from each touchpoint's first event.
 
     Lifetimes run from the first ``start_at`` event (the first event when empty) to the first
     churn event or the end of the data; a touch before the start counts from the start.
-    ``when``: :func:`first_touches`.
+    ``when``: :func:`first_touches`; ``people``: its customers' ``customer_id`` and ``_key``.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CHURN_COLUMNS))
     fitted = eligible(reached, churn)
@@ -118,7 +118,17 @@ def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, reached: pd.Series, chur
         return out
     rows = when[when["_tp"].isin(fitted) & when["_churn_start"].notna()]
     days = _days(rows["_first_at"], rows["_churn_start"])
-    return _fit_each(out, lifetimes, rows, days)
+    return _fit_each(out, lifetimes.assign(customer_id=_keys(people, lifetimes)), rows, days)
+
+
+def _keys(people: nw.LazyFrame, lifetimes: pd.DataFrame) -> np.ndarray:
+    """The ``_key`` of each lifetime's customer; customers without a scored event (no
+    touchpoint) get keys of their own below zero, so they stay in the risk sets."""
+    known = to_pandas(people.select("customer_id", "_key"))
+    found = pd.Index(known["customer_id"].astype(str).to_numpy()).get_indexer(
+        lifetimes["customer_id"].astype(str).to_numpy())
+    keys = known["_key"].to_numpy(dtype="int64")
+    return np.where(found >= 0, keys[found], -1 - np.arange(len(found), dtype="int64"))
 
 
 def conversion_hazards(people: pd.DataFrame, when: pd.DataFrame, reached: pd.Series,
@@ -128,14 +138,15 @@ def conversion_hazards(people: pd.DataFrame, when: pd.DataFrame, reached: pd.Ser
     Each customer is followed from their first event to their first conversion (the event)
     or the end of the data (``data_end``, censored: they could still have converted until
     then); a touch at or after the conversion never counts. ``people``: customer_id,
-    ``_start``, ``_converted_at`` per customer; ``when``: :func:`first_touches`.
+    ``_start``, ``_converted_at`` per customer (``_key``: its number); ``when``:
+    :func:`first_touches`.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CONVERSION_COLUMNS))
     fitted = eligible(reached, conversion)
     if not fitted or not people["_converted_at"].notna().any():
         return out
     end = naive_utc(people["_converted_at"]).fillna(naive_utc(pd.Series([data_end]))[0])
-    lifetimes = pd.DataFrame({"customer_id": people["customer_id"].astype(str),
+    lifetimes = pd.DataFrame({"customer_id": people["_key"].astype("int64"),
                               "duration_days": _days(end, people["_start"]),
                               "churned": people["_converted_at"].notna().to_numpy()})
     # A touch at or after the conversion is never exposed time: not passed on at all.
@@ -158,12 +169,12 @@ def _micros(values: pd.Series) -> np.ndarray:
 
 def _fit_each(out: pd.DataFrame, lifetimes: pd.DataFrame, rows: pd.DataFrame,
               days: np.ndarray) -> pd.DataFrame:
-    """One exposure model per touchpoint in ``rows`` (customer_id, _tp) at ``days``, fitted
-    together over the shared risk sets."""
+    """One exposure model per touchpoint in ``rows`` (``_key``, ``_tp``) at ``days``, fitted
+    together over the shared risk sets of ``lifetimes`` (keyed by ``_key``)."""
     # Touchpoints by number: grouping millions of rows by a number beats grouping by text.
     codes, names = pd.factorize(rows["_tp"])
     fits = exposure_hazards(lifetimes, pd.DataFrame(
-        {"exposure": codes, "customer_id": rows["customer_id"].to_numpy(), "days": days}))
+        {"exposure": codes, "customer_id": rows["_key"].to_numpy(dtype="int64"), "days": days}))
     for code, fit in fits.items():
         if fit.exposed >= MIN_EXPOSED_FOR_HR and np.isfinite(fit.hazard_ratio):
             out.loc[names[code]] = (fit.hazard_ratio, fit.ci_low, fit.ci_high, fit.p_value)

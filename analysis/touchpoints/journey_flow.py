@@ -28,8 +28,8 @@ _MEASURES = ("customers", "next_stage_share", "median_seconds_in_stage")
 def stage_events(
     lf: nw.LazyFrame, order: list[str], max_steps: int | None, touchpoints: list[str]
 ) -> nw.LazyFrame:
-    """The mapped events: customer_id, touchpoint (text), ``_tc`` (its index in
-    ``touchpoints``), _channel, timestamp, ``_pos`` (1-based place among the customer's mapped
+    """The mapped events: customer_id, ``_tc`` (the touchpoint's index in ``touchpoints``),
+    _channel, timestamp, ``_pos`` (1-based place among the customer's mapped
     events) and ``_si`` (0-based stage index; without a stage column,
     ``min(_pos - 1, max_steps - 1)``)."""
     names = lf.collect_schema().names()
@@ -56,11 +56,10 @@ def stage_events(
         events = events.with_columns(
             nw.min_horizontal(nw.col("_pos") - 1, nw.lit(max_steps - 1)).alias("_si"))
     out = events.select(
-        "customer_id", nw.col("touchpoint").cast(nw.String), nw.col("_tc").cast(nw.Int64),
-        "_channel", "timestamp",
+        "customer_id", nw.col("_tc").cast(nw.Int64), "_channel", "timestamp",
         nw.col("_pos").cast(nw.Int64), nw.col("_si").cast(nw.Int64))
-    # Numbered by a sort: computed once for the several queries that read it.
-    return out if precomputed else materialize(out)
+    # Read by several queries: computed once (re-reading the stored columns costs more).
+    return materialize(out)
 
 
 def _with_codes(lf: nw.LazyFrame, touchpoints: list[str]) -> nw.LazyFrame:
