@@ -22,10 +22,16 @@ import narwhals as nw
 
 from analysis.schema import CANONICAL, EVENT_SEQ
 
-#: The precomputed columns; ``Workspace.table`` leaves them out unless asked for them.
-PRECOMPUTED: tuple[str, ...] = (
+#: The journey columns every dataset imported since precomputation began has.
+JOURNEY_COLUMNS: tuple[str, ...] = (
     "_step", "_next_touchpoint", "_next_timestamp", "_first_timestamp", "_last_timestamp",
 )
+#: Added later (datasets imported before lack it; views then count from scratch): the time
+#: of the customer's next event of the same touchpoint, so distinct customers per touchpoint
+#: and period are a count of each customer's last event there (see ``touchpoints.trend``).
+NEXT_SAME_TOUCHPOINT = "_next_tp_timestamp"
+#: The precomputed columns; ``Workspace.table`` leaves them out unless asked for them.
+PRECOMPUTED: tuple[str, ...] = (*JOURNEY_COLUMNS, NEXT_SAME_TOUCHPOINT)
 
 
 def _quoted(name: str) -> str:
@@ -35,13 +41,15 @@ def _quoted(name: str) -> str:
 def add_journey_columns(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
     """``rel`` (a canonical events relation) with the :data:`PRECOMPUTED` columns added.
 
-    One window, in the one journey order of :func:`analysis.journeys.order_columns`
-    (timestamp, then ``event_seq``; without it touchpoint, then channel), so DuckDB sorts
-    once. As in :func:`analysis.journeys.journeys`, events without a touchpoint are not
-    steps: their ``_step``, ``_next_touchpoint`` and ``_next_timestamp`` are NULL and the
-    others' next step skips them. ``_first_timestamp`` and ``_last_timestamp`` are the
-    earliest and latest time over all the customer's events (as ``customer_lifetimes`` and
-    the overview take them). Any PRECOMPUTED columns ``rel`` already has are replaced.
+    Windows in the one journey order of :func:`analysis.journeys.order_columns`
+    (timestamp, then ``event_seq``; without it touchpoint, then channel): one per customer,
+    one per customer and touchpoint. As in :func:`analysis.journeys.journeys`, events
+    without a touchpoint are not steps: their ``_step``, ``_next_touchpoint``,
+    ``_next_timestamp`` and ``_next_tp_timestamp`` are NULL and the others' next step skips
+    them. ``_next_tp_timestamp`` is the time of the customer's next event of the same
+    touchpoint. ``_first_timestamp`` and ``_last_timestamp`` are the earliest and latest
+    time over all the customer's events (as ``customer_lifetimes`` and the overview take
+    them). Any PRECOMPUTED columns ``rel`` already has are replaced.
     """
     names = [c for c in rel.columns if c not in PRECOMPUTED]
     if EVENT_SEQ in names:
@@ -69,6 +77,9 @@ def add_journey_columns(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation
         ).alias("_next_timestamp"),
         duckdb.SQLExpression(f'min("timestamp") {whole}').alias("_first_timestamp"),
         duckdb.SQLExpression(f'max("timestamp") {whole}').alias("_last_timestamp"),
+        duckdb.SQLExpression(
+            f'CASE WHEN {has_step} THEN lead("timestamp") OVER (PARTITION BY customer_id, '
+            f"touchpoint ORDER BY {keys}) END").alias(NEXT_SAME_TOUCHPOINT),
     ]
     return rel.select(*exprs)
 
@@ -115,7 +126,9 @@ def keeps_journeys(
 
 
 def has_precomputed(names: Collection[str]) -> bool:
-    return all(c in names for c in PRECOMPUTED)
+    """Whether ``names`` hold the journey columns (:data:`JOURNEY_COLUMNS`); later additions
+    are checked where they are used."""
+    return all(c in names for c in JOURNEY_COLUMNS)
 
 
 def without_precomputed(lf: nw.LazyFrame) -> nw.LazyFrame:

@@ -246,10 +246,15 @@ def test_journey_map_places_feedback_alike_when_it_shares_the_engine():
         .astype("datetime64[us]").to_numpy(),
         "touchpoint": picked["touchpoint"].to_numpy(),
         "score": rng.integers(0, 11, 40).astype(float), "scale": "nps"})
+    # Customers with feedback but no events (several: they must not collide).
+    ghosts = feedback.head(3).assign(customer_id=["ghost1", "ghost2", "ghost3"])
+    feedback = pd.concat([feedback, ghosts], ignore_index=True)
     con = duckdb.connect()
     events = nw.from_native(add_journey_columns(con.from_df(df)))
-    together = journey_map(events, nw.from_native(con.from_df(feedback)), stages=STAGES)
-    apart = journey_map(df, feedback, stages=STAGES)
-    assert together.cells["feedback"].sum() > 0
-    pd.testing.assert_frame_equal(together.cells, apart.cells)
-    pd.testing.assert_frame_equal(together.stages, apart.stages)
+    for segment in (None, "A"):
+        options = {"stages": STAGES, "segment_column": "segment", "segment": segment}
+        together = journey_map(events, nw.from_native(con.from_df(feedback)), **options)
+        apart = journey_map(df, feedback, **options)
+        assert together.cells["feedback"].sum() > 0
+        pd.testing.assert_frame_equal(together.cells, apart.cells)
+        pd.testing.assert_frame_equal(together.stages, apart.stages)

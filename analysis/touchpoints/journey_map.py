@@ -245,14 +245,15 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment
     before the feedback, else the touchpoint's most touched stage (outside a segment only)."""
     known, customers = _known_events(rows, ev, fb)
     if in_segment:
-        rows = rows[rows["customer_id"].isin(set(customers))]
+        rows = rows[rows["customer_id"].isin(customers.index)]
     rows = rows.assign(_row=np.arange(len(rows)))
     # Customer and touchpoint as one integer key: merge_asof groups numbers much faster.
     width = len(touchpoints) + 1
     known = known.assign(_k=known["_c"] * width + known["_tc"])[
         ["_k", "timestamp", "_pos", "_si"]].sort_values(["timestamp", "_pos"], kind="stable")
     dated = rows[rows["customer_id"].notna() & rows["timestamp"].notna()]
-    c = customers.get_indexer(dated["customer_id"]).astype("int64")
+    found = customers.index.get_indexer(dated["customer_id"])
+    c = np.where(found >= 0, customers.to_numpy()[found], -1).astype("int64")
     t = pd.Index(touchpoints).get_indexer(dated["touchpoint"]).astype("int64")
     dated = dated[["_row", "timestamp"]].assign(_k=np.where((c < 0) | (t < 0), -1, c * width + t))
     matched = pd.merge_asof(dated.sort_values("timestamp", kind="stable"),
@@ -267,10 +268,10 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment
 
 
 def _known_events(rows: pd.DataFrame, ev: nw.LazyFrame, fb: nw.LazyFrame
-                  ) -> tuple[pd.DataFrame, pd.Index]:
+                  ) -> tuple[pd.DataFrame, pd.Series]:
     """The mapped events of the customers with feedback (_c, _tc, timestamp as naive ns,
-    _pos, _si) and those customers' ids, the c-th being the customer ``_c`` = c. Ids travel
-    once per customer, not once per event."""
+    _pos, _si) and those customers' numbers ``_c`` indexed by their ids. Ids travel once
+    per customer, not once per event."""
     ev = ev.with_columns(nw.col("customer_id").cast(nw.String))
     numbered = _numbered_customers(ev, fb)
     if numbered is None:  # listed by value, when the two tables cannot be joined in one engine
@@ -280,9 +281,11 @@ def _known_events(rows: pd.DataFrame, ev: nw.LazyFrame, fb: nw.LazyFrame
                                .with_row_index("_c", order_by="customer_id"))
     known = to_pandas(ev.join(numbered, on="customer_id").select(
         "_c", "_tc", "timestamp", "_pos", "_si"))
-    ids = to_pandas(numbered).sort_values("_c")["customer_id"].astype("string")
+    ids = to_pandas(numbered)
     # Customers with feedback but no mapped event (outside the segment) are not known.
-    customers = pd.Index(ids.where(np.isin(np.arange(len(ids)), known["_c"].unique())))
+    ids = ids[ids["_c"].isin(known["_c"].unique())]
+    customers = pd.Series(ids["_c"].to_numpy(dtype="int64"),
+                          index=pd.Index(ids["customer_id"].astype("string")))
     stamps = pd.to_datetime(known["timestamp"], utc=True).dt.tz_localize(None)
     return known.assign(timestamp=stamps.astype("datetime64[ns]")), customers
 

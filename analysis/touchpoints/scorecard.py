@@ -30,6 +30,7 @@ from analysis.frames import (
 from analysis.journeys import check_touchpoints, order_columns, ordered_window, uses_precomputed
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
+from analysis.precompute import NEXT_SAME_TOUCHPOINT
 from analysis.results import Status
 from analysis.schema import ParameterError
 from analysis.touchpoints.attribution import attribution
@@ -40,6 +41,7 @@ from analysis.touchpoints.exposures import (
 )
 from analysis.touchpoints.trend import (
     COUNT_COLUMNS,
+    NEXT_TIMES,
     STORED_PERIODS,
     TREND_COLUMNS,
     as_text,
@@ -227,7 +229,7 @@ def _names(value: Sequence[str] | None, what: str) -> list[str]:
 def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
     """customer_id, timestamp, touchpoint, channel (when there is one; both as stored, cast
     to text after grouping), ``_pos`` (place in the journey), ``_gap`` (seconds to the next
-    event)."""
+    event); the precomputed ``trend.NEXT_TIMES`` when there are any."""
     names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
@@ -238,6 +240,8 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
     known = [nw.col("_step").alias("_pos"),
              nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
              .alias("next_timestamp")] if fast else []
+    if fast and NEXT_SAME_TOUCHPOINT in names:  # for trend.reach_counts
+        known += [nw.col(c) for c in NEXT_TIMES]
     raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
     lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)
     if not fast:

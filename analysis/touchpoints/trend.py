@@ -14,6 +14,8 @@ import pandas as pd
 
 from analysis import stats
 from analysis.frames import naive_utc, to_pandas
+from analysis.journeys import uses_precomputed
+from analysis.precompute import NEXT_SAME_TOUCHPOINT
 
 #: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
 FADING_DROP = -0.30
@@ -24,15 +26,28 @@ STORED_PERIODS = 24
 #: reach_counts: period (kind), _period (key), _tp (None: any touchpoint, the active
 #: customers), customers (distinct).
 COUNT_COLUMNS: tuple[str, ...] = ("period", "_period", "_tp", "customers")
+#: Precomputed at import: the time of the customer's next step (any touchpoint) and of their
+#: next event of the same touchpoint. With them, an event is its customer's last one of the
+#: period (of the touchpoint in the period) when the next one falls in another period or
+#: there is none, so distinct customers are a count of those events: no distinct count.
+NEXT_TIMES: tuple[str, ...] = ("_next_timestamp", NEXT_SAME_TOUCHPOINT)
 
 
 def trend_events(lf: nw.LazyFrame) -> nw.LazyFrame:
     """customer_id, timestamp and touchpoint of the events the scorecard scores (no missing
-    touchpoint, customer or time), all :func:`reach_trend` needs."""
+    touchpoint, customer or time), all :func:`reach_trend` needs; and the next times
+    precomputed at import (:data:`NEXT_TIMES`) when ``lf`` has them for whole journeys."""
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
+    nexts = list(NEXT_TIMES) if next_times_usable(lf) else []
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
-    return lf.select("customer_id", "timestamp", "touchpoint")
+    return lf.select("customer_id", "timestamp", "touchpoint", *nexts)
+
+
+def next_times_usable(lf: nw.LazyFrame) -> bool:
+    """Whether ``lf`` carries :data:`NEXT_TIMES` that describe its whole journeys."""
+    names = lf.collect_schema().names()
+    return all(c in names for c in NEXT_TIMES) and uses_precomputed(lf)
 
 
 def as_text(lf: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
@@ -55,16 +70,31 @@ def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     """Distinct customers per touchpoint and period (and active customers, any touchpoint),
     in the last ``periods`` periods with events: :data:`COUNT_COLUMNS`, sorted by period."""
     keyed = _keyed(ev, period)
-    active = to_pandas(keyed.group_by("_period").agg(
-        nw.col("customer_id").n_unique().alias("customers"))).sort_values("_period")
-    active = active.iloc[-periods:]
-    per = to_pandas(as_text(keyed.filter(nw.col("_period") >= _plain(active["_period"])[0])
-                            .group_by("touchpoint", "_period").agg(
-                                nw.col("customer_id").n_unique().alias("customers")),
+    distinct = nw.col("customer_id").n_unique().alias("customers")
+    if all(c in ev.collect_schema().names() for c in NEXT_TIMES):  # see trend_events
+        keyed = keyed.with_columns(_last_in_period("_next_timestamp", period, ev).alias("_la"),
+                                   _last_in_period(NEXT_SAME_TOUCHPOINT, period, ev)
+                                   .alias("_lt"))
+        active = keyed.filter(nw.col("_la")).group_by("_period").agg(
+            nw.len().alias("customers"))
+        per = keyed.filter(nw.col("_lt")).group_by("touchpoint", "_period").agg(
+            nw.len().alias("customers"))
+    else:
+        active = keyed.group_by("_period").agg(distinct)
+        per = keyed.group_by("touchpoint", "_period").agg(distinct)
+    active = to_pandas(active).sort_values("_period").iloc[-periods:]
+    per = to_pandas(as_text(per.filter(nw.col("_period") >= _plain(active["_period"])[0]),
                             {"touchpoint": "_tp"}))
     out = pd.concat([active.assign(_tp=None), per], ignore_index=True)
     out = out.assign(period=period, customers=out["customers"].astype("int64"))
     return out[list(COUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _last_in_period(column: str, period: str, ev: nw.LazyFrame) -> nw.Expr:
+    """Whether the next time in ``column`` is missing or in another period than the event."""
+    following = stats.period_key(column, period, ev)
+    return nw.when(nw.col(column).is_null()).then(nw.lit(True)).otherwise(
+        following != nw.col("_period"))
 
 
 def reach_trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
