@@ -39,6 +39,6 @@ elif result is not None:
     sections.render_topic_cards(result)
     topic_editor(result.topics)
     row = sections.render_drilldown(ctx, result, events_id)
-    measure = sections.render_trend(ctx, result)
+    measure = sections.render_trend(ctx, result, settings)
 finish(ctx, {**settings.params(), "row": [row] if row else [],
              "measure": [measure] if measure and measure != "negative_share" else []})

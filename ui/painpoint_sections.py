@@ -9,10 +9,10 @@ import streamlit as st
 from analysis import paths
 from analysis.figures import painpoints as figures
 from analysis.figures import paths as path_figures
-from analysis.painpoints import PainPoints
-from analysis.painpoints.trends import touchpoint_sentiment
-from ui import data
+from analysis.painpoints import PainPoints, events_of_customers
+from ui import data, painpoints
 from ui.downloads import csv_download
+from ui.painpoints import PainSettings
 from ui.sidebar import Context
 from ui.tables import show
 from ui.text import md
@@ -127,11 +127,8 @@ def render_drilldown(ctx: Context, r: PainPoints, events_id: str | None) -> str:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Drawing their journeys…")
 def _links(path: str, events_id: str, filters, customers: tuple[str, ...]) -> pd.DataFrame:
-    import narwhals as nw
-
-    events = data.events_frame(path, events_id, filters)
-    mine = events.filter(nw.col("customer_id").cast(nw.String).is_in(list(customers)))
-    return paths.sankey_links(mine, max_steps=5, top_nodes=8)
+    events = events_of_customers(data.events_frame(path, events_id, filters), customers)
+    return paths.sankey_links(events, max_steps=5, top_nodes=8)
 
 
 def _journeys(ctx: Context, events_id: str, customers: tuple[str, ...]) -> None:
@@ -142,11 +139,11 @@ def _journeys(ctx: Context, events_id: str, customers: tuple[str, ...]) -> None:
     st.plotly_chart(fig, width="stretch", height=int(fig.layout.height or 400))
 
 
-def render_trend(ctx: Context, r: PainPoints) -> str:
+def render_trend(ctx: Context, r: PainPoints, s: PainSettings) -> str:
     st.subheader("Sentiment over time", anchor=False)
     measures = {"negative_share": "Negative share", "nps": "NPS", "csat": "CSAT (satisfied)",
                 "ces": "CES (mean)"}
-    trend = touchpoint_sentiment(r.comments, period="week")
+    trend = painpoints.weekly_sentiment(ctx, s, r)
     available = [k for k in measures if k in trend and trend[k].notna().any()]
     if trend.empty or not available:
         st.info("No dated comments to follow over time.")

@@ -167,6 +167,21 @@ def result(path: str, feedback_id: str, events_id: str | None, filters: Filters,
         tolerance=timedelta(days=s.tolerance_days), weights=Weights(*s.weights))
 
 
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def _weekly(path: str, feedback_id: str, events_id: str | None, filters: Filters,
+            tolerance_days: int, _comments: pd.DataFrame) -> pd.DataFrame:
+    """``_comments`` is not hashed: the comments' touchpoints, times and sentiments depend on
+    the other arguments only (not on topics or weights)."""
+    return painpoints.touchpoint_sentiment(_comments, period="week")
+
+
+def weekly_sentiment(ctx: Context, s: PainSettings, r: PainPoints) -> pd.DataFrame:
+    """Each touchpoint's sentiment week by week (computed once per data, filters and
+    tolerance, so choosing a measure redraws without recounting)."""
+    fb_id, ev_id = sources(ctx)
+    return _weekly(ctx.path, fb_id, ev_id, ctx.filters, s.tolerance_days, r.comments)
+
+
 def analyse(ctx: Context, s: PainSettings) -> PainPoints | None:
     fb_id, ev_id = sources(ctx)
     try:

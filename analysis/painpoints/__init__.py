@@ -4,6 +4,7 @@
 >>> painpoints.priority_matrix(feedback, events)                          # doctest: +SKIP
 """
 
+from analysis.painpoints.costs import events_of_customers
 from analysis.painpoints.linking import link_feedback
 from analysis.painpoints.matrix import PainPoints, Weights, pain_points, priority_matrix
 from analysis.painpoints.sentiment import comment_sentiment
@@ -17,6 +18,7 @@ __all__ = [
     "comment_sentiment",
     "discover_topics",
     "edit_topics",
+    "events_of_customers",
     "link_feedback",
     "pain_points",
     "priority_matrix",

@@ -9,6 +9,7 @@ those, so no million-customer table is built or searched in pandas.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import narwhals as nw
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import materialize, naive_utc, to_lazy, to_pandas
+from analysis.journeys import uses_precomputed
+from analysis.precompute import vouch_intact
 from analysis.survival.exposure import exposure_hazards
 from analysis.survival.lifetimes import lifetimes_from_first
 
@@ -28,6 +31,10 @@ MAX_HR_ROWS = 40
 # ``raiser_ids`` (a replacement scan); no value of the data is written into SQL text.
 _RAISERS_SQL = ("SELECT * FROM per_customer WHERE CAST(customer_id AS VARCHAR) IN "
                 "(SELECT customer_id FROM raiser_ids)")
+# Only column names and whole numbers (bit masks) are written into this query's text.
+_MASK_SQL = ("SELECT customer_id, {columns} FROM (SELECT customer_id, "
+             "bit_or(CAST(1 AS UBIGINT) << enum_code(touchpoint)) AS _mask{revenue} "
+             "FROM events GROUP BY customer_id)")
 
 
 def journey_terms(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any,
@@ -58,6 +65,19 @@ def journey_terms(matrix: pd.DataFrame, comments: pd.DataFrame, events: Any,
     return matrix
 
 
+def events_of_customers(events: Any, customers: Sequence[str]) -> nw.LazyFrame:
+    """The events of ``customers`` (ids as text), e.g. to draw the journeys of those who
+    raised a pain point.
+
+    Whole journeys are kept, so journey columns precomputed at import stay valid: when the
+    events' were, the result is vouched for (:func:`analysis.precompute.vouch_intact`) and
+    not scanned again to check them.
+    """
+    lf = to_lazy(events)
+    mine = lf.filter(nw.col("customer_id").cast(nw.String).is_in(list(customers)))
+    return vouch_intact(mine) if uses_precomputed(lf) else mine
+
+
 def _raisers(comments: pd.DataFrame) -> pd.DataFrame:
     """One row per (touchpoint, topic_id, customer_id): the customers who raised each row,
     ``negative`` when at least one of their comments on it was negative."""
@@ -75,15 +95,8 @@ def _customer_facts(events: Any, conversion: list[str], measured: list,
     """Per raising customer (with events): ``converted``, ``revenue`` and ``_r{i}`` (reached
     ``measured[i]``); and per measured touchpoint, ``reached`` (customers) and
     ``reached_converted``."""
-    lf = to_lazy(events)
-    tp = nw.col("touchpoint").cast(nw.String)
-    aggs = [tp.is_in(conversion or [""]).cast(nw.Int8).max().alias("converted")]
-    if "revenue" in lf.collect_schema().names():
-        aggs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
+    per = materialize(_per_customer(to_lazy(events), conversion, measured))
     flags = [f"_r{i}" for i in range(len(measured))]
-    aggs += [(tp == str(t)).cast(nw.Int8).max().alias(f) for f, t in zip(flags, measured,
-                                                                          strict=True)]
-    per = materialize(lf.group_by("customer_id").agg(*aggs))
     reached = pd.DataFrame({"reached": [], "reached_converted": []})
     if flags:
         sums = per.select(
@@ -96,6 +109,47 @@ def _customer_facts(events: Any, conversion: list[str], measured: list,
     facts = _of_raisers(per, raisers["customer_id"].unique())
     facts["customer_id"] = facts["customer_id"].astype(str)
     return facts, reached
+
+
+def _per_customer(lf: nw.LazyFrame, conversion: list[str], measured: list) -> nw.LazyFrame:
+    """One row per customer: customer_id, converted, revenue (when the events have it) and
+    ``_r{i}``, 1 when they reached ``measured[i]`` (0/1, null for a customer without any
+    touchpoint)."""
+    revenue = "revenue" in lf.collect_schema().names()
+    codes = _touchpoint_codes(lf)
+    if codes is not None:
+        # One bit per touchpoint, OR-ed per customer: one aggregate instead of one
+        # comparison of the touchpoint as text per measured touchpoint and event.
+        sql = _MASK_SQL.format(
+            revenue=", COALESCE(sum(CAST(revenue AS DOUBLE)), 0) AS revenue" if revenue else "",
+            columns=", ".join([
+                f"CAST((_mask & {_bits(codes, conversion)}) <> 0 AS TINYINT) AS converted",
+                *(["revenue"] if revenue else []),
+                *(f"CAST((_mask & {_bits(codes, [t])}) <> 0 AS TINYINT) AS _r{i}"
+                  for i, t in enumerate(measured))]))
+        return nw.from_native(lf.to_native().query("events", sql))
+    tp = nw.col("touchpoint").cast(nw.String)
+    aggs = [tp.is_in(conversion or [""]).cast(nw.Int8).max().alias("converted")]
+    if revenue:
+        aggs.append(nw.col("revenue").cast(nw.Float64).sum().alias("revenue"))
+    aggs += [(tp == str(t)).cast(nw.Int8).max().alias(f"_r{i}")
+             for i, t in enumerate(measured)]
+    return lf.group_by("customer_id").agg(*aggs)
+
+
+def _touchpoint_codes(lf: nw.LazyFrame) -> dict[str, int] | None:
+    """Each touchpoint's ENUM code on DuckDB when there are at most 64 (bits of a UBIGINT);
+    None otherwise."""
+    categories = getattr(lf.collect_schema()["touchpoint"], "categories", None)
+    if lf.implementation is not nw.Implementation.DUCKDB or not categories or len(
+            categories) > 64:
+        return None
+    return {str(c): i for i, c in enumerate(categories)}
+
+
+def _bits(codes: dict[str, int], names: list) -> int:
+    """The mask of ``names`` (0 for names that are no touchpoint of the events)."""
+    return sum(1 << codes[name] for name in dict.fromkeys(map(str, names)) if name in codes)
 
 
 def _of_raisers(per: nw.LazyFrame, ids: np.ndarray) -> pd.DataFrame:

@@ -11,32 +11,24 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.sparse.linalg import svds
-from sklearn.decomposition import NMF
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
+from analysis.painpoints import topic_model
+from analysis.painpoints.topic_model import (
+    MIN_COMMENTS,
+    TOKEN_PATTERN,
+    TOP_TERMS,
+    ChosenBy,
+    no_coherence,
+)
 from analysis.results import Status
 from analysis.schema import ParameterError
 
-ChosenBy = Literal["given", "coherence", "too few comments", "categories"]
 UNASSIGNED, NO_TEXT = -1, -2
 UNASSIGNED_LABEL, NO_TEXT_LABEL, NO_CATEGORY_LABEL = "(unassigned)", "(no text)", "(none)"
-MIN_COMMENTS = 20  #: below this many comments with words, one topic ("degenerate")
-K_RANGE, SELECTION_SAMPLE = (4, 15), 4_000  #: candidates for n_topics=None, fitted on a sample
-TOP_TERMS, LABEL_TERMS, N_EXAMPLES = 10, 3, 3
-#: Beyond scikit-learn's list: URL/HTML pieces, contractions without apostrophe, chat filler.
-EXTRA_STOP_WORDS = frozenset(re.findall(r"\w+", """http https www com org net html amp quot gt lt
-    rt via co dont didnt doesnt isnt wasnt werent arent cant couldnt wouldnt shouldnt wont hasnt
-    havent hadnt aint im ive id ill youre youve youll youd hes shes theyre theyve weve thats
-    theres whats lets just like really got get gets getting lol oh ok okay yes yeah hey hi pls ur
-    """))
-STOP_WORDS = sorted(ENGLISH_STOP_WORDS | EXTRA_STOP_WORDS)
-#: Runs of two or more letters of any script; a digit or underscore inside drops the token.
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+LABEL_TERMS, N_EXAMPLES = 3, 3
 _JUNK = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|@\w+")
 #: C1 controls (and accented letters after them) are mis-decoded emoji or quotes: "won\x89Ûªt".
 _MOJIBAKE = re.compile(r"[\x80-\x9f][\x80-\xff]*")
@@ -82,10 +74,14 @@ def clean_texts(texts: pd.Series) -> pd.Series:
     """Comments as the model reads them: lower case, HTML entities decoded, links, e-mails,
     @mentions, mis-decoded characters, ``#`` and apostrophes removed; missing become ""."""
     text = texts.map(lambda t: t if isinstance(t, str) else "" if pd.isna(t) else str(t))
+    codes, distinct = pd.factorize(text.to_numpy(dtype=object))
+    text = pd.Series(distinct, dtype=object)  # each distinct comment cleaned once
     text = text.map(lambda t: html.unescape(t) if "&" in t else t)
     text = text.str.replace(_MOJIBAKE, "", regex=True).str.lower()
     text = text.str.replace(_JUNK, " ", regex=True).str.replace("#", " ", regex=False)
-    return text.str.replace(_APOSTROPHE, "", regex=True)
+    text = text.str.replace(_APOSTROPHE, "", regex=True)
+    return pd.Series(text.to_numpy(dtype=object)[codes], index=texts.index, name=texts.name,
+                     dtype=object)
 
 
 def discover_topics(texts: pd.Series, *, n_topics: int | None = None, random_state: int = 0,
@@ -115,32 +111,34 @@ def discover_topics(texts: pd.Series, *, n_topics: int | None = None, random_sta
     """
     texts = _as_series(texts)
     _check_params(n_topics, random_state, max_sample, min_df)
-    cleaned = clean_texts(texts)
-    has_words = cleaned.str.contains(TOKEN_PATTERN).to_numpy()
+    cleaned = clean_texts(texts).to_numpy(dtype=object)
+    has_words = _has_words(cleaned)
     words = sample = np.flatnonzero(has_words)
     degenerate = words.size < MIN_COMMENTS
     if words.size > max_sample:
         sample = np.sort(np.random.default_rng(random_state).choice(words, max_sample, False))
-    vectorizer = TfidfVectorizer(lowercase=False, token_pattern=TOKEN_PATTERN, ngram_range=(1, 2),
-                                 stop_words=STOP_WORDS, min_df=1 if degenerate else min_df,
-                                 sublinear_tf=True)
     try:
-        x = vectorizer.fit_transform(cleaned.iloc[sample])
+        x, fitted, vocabulary = topic_model.tfidf(cleaned[words], np.searchsorted(words, sample),
+                                                  1 if degenerate else min_df)
     except ValueError:  # no comment with words, or no term left after stop words and min_df
         return _assemble(texts, np.where(has_words, UNASSIGNED, NO_TEXT), np.zeros(len(texts)),
                          {}, {}, n_topics=0, sample_size=0, status="empty", message="No comment "
                          + ("has a word frequent enough for a topic." if words.size else
                             "has any words."), chosen_by="given" if n_topics else "coherence")
-    vocabulary = vectorizer.get_feature_names_out()
-    k, chosen_by, coherence, message = _number_of_topics(x, n_topics, degenerate, vocabulary,
-                                                         random_state)
-    model = _fit(x, k, _svd(x, k, random_state))
-    fitted = x if sample.size == words.size else vectorizer.transform(cleaned.iloc[words])
+    k, chosen_by, coherence, message = topic_model.number_of_topics(
+        x, n_topics, degenerate, vocabulary, random_state)
+    h = topic_model.fit(x, k, topic_model.svd(x, k, random_state))
     weights = np.zeros((len(texts), k))
-    weights[words] = model.transform(fitted) * np.linalg.norm(model.components_, axis=1)
-    return _build(texts, has_words, weights, model.components_, vocabulary,
+    weights[words] = topic_model.weights(fitted, h) * np.linalg.norm(h, axis=1)
+    return _build(texts, has_words, weights, h, vocabulary,
                   chosen_by=chosen_by, coherence=coherence, sample_size=int(sample.size),
                   status="degenerate" if degenerate else "ok", message=message)
+
+
+def _has_words(cleaned: np.ndarray) -> np.ndarray:
+    """Whether each text has a token, each distinct text searched once."""
+    codes, distinct = pd.factorize(cleaned)
+    return pd.Series(distinct, dtype=object).str.contains(TOKEN_PATTERN).to_numpy(bool)[codes]
 
 
 def _as_series(texts: object) -> pd.Series:
@@ -162,68 +160,6 @@ def _check_params(n_topics, random_state, max_sample, min_df) -> None:
         if not ok:
             raise ParameterError(f"{name} must be a whole number {rule}, got {value!r}.",
                                  f"Pass e.g. {name}={example}.")
-
-
-def _number_of_topics(x, n_topics: int | None, degenerate: bool, vocabulary: np.ndarray,
-                      random_state: int) -> tuple[int, ChosenBy, pd.DataFrame, str]:
-    """The number of topics, how it was chosen, each candidate's coherence, a note."""
-    if degenerate:
-        return 1, "too few comments", _no_coherence(), (
-            f"Fewer than {MIN_COMMENTS} comments have words; they are kept as one topic.")
-    if n_topics is not None:
-        k = min(n_topics, *x.shape)
-        note = "" if k == n_topics else f"n_topics={n_topics} was lowered to {k} for this data."
-        return k, "given", _no_coherence(), note
-    high = max(1, min(K_RANGE[1], *x.shape, x.shape[0] // 10))
-    candidates = range(min(K_RANGE[0], high), high + 1)
-    pick = np.random.default_rng(random_state).permutation(x.shape[0])[:SELECTION_SAMPLE]
-    part = x[np.sort(pick)]
-    svd = _svd(part, high, random_state)
-    present = (x > 0).astype(np.float64).tocsc()
-    words = [set(t.split()) for t in vocabulary]
-    scores = [_coherence(_fit(part, k, svd, tol=1e-3).components_, present, words)
-              for k in candidates]
-    coherence = pd.DataFrame({"n_topics": np.array(candidates), "coherence": np.array(scores)})
-    return candidates[int(np.argmax(scores))], "coherence", coherence, ""
-
-
-def _svd(x, k: int, random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """``k`` leading singular triplets (seeded ARPACK: sparse products only) and mean of x."""
-    mean = float(x.sum() / (x.shape[0] * x.shape[1]))
-    if k >= min(x.shape):
-        u, s, vt = np.linalg.svd(x.toarray(), full_matrices=False)
-        return u[:, :k], s[:k], vt[:k], mean
-    u, s, vt = svds(x, k=k, v0=np.random.default_rng(random_state).uniform(.1, 1, min(x.shape)))
-    order = np.argsort(-s, kind="stable")
-    return u[:, order], s[order], vt[order], mean
-
-
-def _fit(x, k: int, svd: tuple, tol: float = 1e-4) -> NMF:
-    """NMF from the NNDSVDa start (Boutsidis & Gallopoulos 2008) of a shared SVD's first k."""
-    u, s, vt, mean = svd
-    w, h = np.zeros((x.shape[0], k)), np.zeros((k, x.shape[1]))
-    w[:, 0], h[0] = np.sqrt(s[0]) * np.abs(u[:, 0]), np.sqrt(s[0]) * np.abs(vt[0])
-    for j in range(1, k):
-        sides = [(np.maximum(sign * u[:, j], 0), np.maximum(sign * vt[j], 0)) for sign in (1, -1)]
-        a, b = max(sides, key=lambda side: np.linalg.norm(side[0]) * np.linalg.norm(side[1]))
-        na, nb = max(np.linalg.norm(a), 1e-12), max(np.linalg.norm(b), 1e-12)
-        w[:, j], h[j] = np.sqrt(s[j] * na * nb) * a / na, np.sqrt(s[j] * na * nb) * b / nb
-    w[w < 1e-12], h[h < 1e-12] = mean, mean
-    return NMF(k, init="custom", max_iter=400, tol=tol).fit(x, W=w, H=h)
-
-
-def _coherence(h: np.ndarray, present, words: list[set[str]]) -> float:
-    """Mean over topics of the mean NPMI of the pairs of each topic's top terms."""
-    per_topic = []
-    for row in h:
-        top = np.argsort(-row, kind="stable")[:TOP_TERMS]
-        p = (present[:, top].T @ present[:, top]).toarray() / present.shape[0]
-        values = [-1.0 if p[i, j] == 0 else 1.0 if p[i, j] == 1 else
-                  np.log(p[i, j] / (p[i, i] * p[j, j])) / -np.log(p[i, j])
-                  for i in range(len(top)) for j in range(i + 1, len(top))
-                  if not words[top[i]] & words[top[j]]]
-        per_topic.append(np.mean(values) if values else 0.0)
-    return float(np.mean(per_topic))
 
 
 def _build(texts: pd.Series, has_words: np.ndarray, weights: np.ndarray, h: np.ndarray,
@@ -281,12 +217,8 @@ def _assemble(texts: pd.Series, topic: np.ndarray, weight: np.ndarray, labels: d
         "top_terms": [list(terms.get(t, [])) for t in ids], "comments": n,
         "share": n / max(len(texts), 1),
         "examples": [examples.loc[examples["topic"] == t, "text"].tolist() for t in ids]})
-    fields.setdefault("coherence", _no_coherence())
+    fields.setdefault("coherence", no_coherence())
     return Topics(assignments=assignments, table=table, examples=examples, **fields)
-
-
-def _no_coherence() -> pd.DataFrame:
-    return pd.DataFrame({"n_topics": np.array([], np.int64), "coherence": np.array([], float)})
 
 
 def topics_from_categories(categories: pd.Series, *, texts: pd.Series | None = None) -> Topics:
