@@ -26,12 +26,13 @@ from analysis.schema import CANONICAL, EVENT_SEQ
 JOURNEY_COLUMNS: tuple[str, ...] = (
     "_step", "_next_touchpoint", "_next_timestamp", "_first_timestamp", "_last_timestamp",
 )
-#: Added later (datasets imported before lack it; views then count from scratch): the time
-#: of the customer's next event of the same touchpoint, so distinct customers per touchpoint
-#: and period are a count of each customer's last event there (see ``touchpoints.trend``).
-NEXT_SAME_TOUCHPOINT = "_next_tp_timestamp"
+#: Added later (datasets imported before lack it; views then compute from scratch): the time
+#: of the customer's previous event of the same touchpoint. Distinct customers per
+#: touchpoint and period are a count of each customer's first event there
+#: (``touchpoints.trend``); a customer's first touches are the events without one.
+PREV_SAME_TOUCHPOINT = "_prev_tp_timestamp"
 #: The precomputed columns; ``Workspace.table`` leaves them out unless asked for them.
-PRECOMPUTED: tuple[str, ...] = (*JOURNEY_COLUMNS, NEXT_SAME_TOUCHPOINT)
+PRECOMPUTED: tuple[str, ...] = (*JOURNEY_COLUMNS, PREV_SAME_TOUCHPOINT)
 
 
 def _quoted(name: str) -> str:
@@ -45,11 +46,12 @@ def add_journey_columns(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation
     (timestamp, then ``event_seq``; without it touchpoint, then channel): one per customer,
     one per customer and touchpoint. As in :func:`analysis.journeys.journeys`, events
     without a touchpoint are not steps: their ``_step``, ``_next_touchpoint``,
-    ``_next_timestamp`` and ``_next_tp_timestamp`` are NULL and the others' next step skips
-    them. ``_next_tp_timestamp`` is the time of the customer's next event of the same
-    touchpoint. ``_first_timestamp`` and ``_last_timestamp`` are the earliest and latest
-    time over all the customer's events (as ``customer_lifetimes`` and the overview take
-    them). Any PRECOMPUTED columns ``rel`` already has are replaced.
+    ``_next_timestamp`` and ``_prev_tp_timestamp`` are NULL and the others' next step skips
+    them. ``_prev_tp_timestamp`` is the time of the customer's previous event of the same
+    touchpoint: NULL at the first one, and after one without a time. ``_first_timestamp``
+    and ``_last_timestamp`` are the earliest and latest time over all the customer's events
+    (as ``customer_lifetimes`` and the overview take them). Any PRECOMPUTED columns ``rel``
+    already has are replaced.
     """
     names = [c for c in rel.columns if c not in PRECOMPUTED]
     if EVENT_SEQ in names:
@@ -78,8 +80,8 @@ def add_journey_columns(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation
         duckdb.SQLExpression(f'min("timestamp") {whole}').alias("_first_timestamp"),
         duckdb.SQLExpression(f'max("timestamp") {whole}').alias("_last_timestamp"),
         duckdb.SQLExpression(
-            f'CASE WHEN {has_step} THEN lead("timestamp") OVER (PARTITION BY customer_id, '
-            f"touchpoint ORDER BY {keys}) END").alias(NEXT_SAME_TOUCHPOINT),
+            f'CASE WHEN {has_step} THEN lag("timestamp") OVER (PARTITION BY customer_id, '
+            f"touchpoint ORDER BY {keys}) END").alias(PREV_SAME_TOUCHPOINT),
     ]
     return rel.select(*exprs)
 

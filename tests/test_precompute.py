@@ -37,8 +37,8 @@ def reference(df: pd.DataFrame) -> pd.DataFrame:
     out["_step"] = (by.cumcount() + 1).astype("Int64")
     out["_next_touchpoint"] = by["touchpoint"].shift(-1)
     out["_next_timestamp"] = by["timestamp"].shift(-1)
-    out["_next_tp_timestamp"] = steps.groupby(["customer_id", "touchpoint"], sort=False)[
-        "timestamp"].shift(-1)
+    out["_prev_tp_timestamp"] = steps.groupby(["customer_id", "touchpoint"], sort=False)[
+        "timestamp"].shift(1)
     times = out.groupby("customer_id", sort=False)["timestamp"]
     out["_first_timestamp"] = times.transform("min")
     out["_last_timestamp"] = times.transform("max")

@@ -1,7 +1,7 @@
 """The scorecard's reach counts (distinct customers per touchpoint and period, and active
 customers per period) against plain-pandas distinct counts, through every way the events
-arrive: counted by distinct ids, or from the next times precomputed at import (each
-customer's last event of the period), with whole-customer filters that keep them and a channel
+arrive: counted by distinct ids, or from the times precomputed at import (each customer's last
+step and first touch of the period), with whole-customer filters that keep them and a channel
 filter that drops them; on journeys full of equal timestamps, events without a time or a
 touchpoint, and months and weeks whose edges journeys cross."""
 
@@ -17,7 +17,7 @@ import pytest
 
 from analysis import stats
 from analysis.frames import Filters, canonical
-from analysis.precompute import NEXT_SAME_TOUCHPOINT, add_journey_columns
+from analysis.precompute import PREV_SAME_TOUCHPOINT, add_journey_columns
 from analysis.touchpoints.trend import NEXT_TIMES, next_times_usable, reach_counts, trend_events
 
 T0 = datetime(2025, 1, 27, 22)  # a Monday night, days before a month's end
@@ -91,22 +91,38 @@ def test_reach_counts_match_distinct_customers_on_every_path(seed, period, perio
                                       obj=name)
 
 
-def test_next_same_touchpoint_time_is_the_following_event_of_that_touchpoint():
+def test_previous_same_touchpoint_time_is_the_preceding_event_of_that_touchpoint():
     df = make_events(3, customers=30)
     relation = add_journey_columns(duckdb.connect().from_df(df))
     out = relation.df().sort_values(["customer_id", "timestamp", "event_seq"],
                                     na_position="first")
     for _, g in out[out["touchpoint"].notna()].groupby(["customer_id", "touchpoint"]):
-        expected = g["timestamp"].shift(-1)
-        pd.testing.assert_series_equal(g[NEXT_SAME_TOUCHPOINT], expected, check_names=False)
-    assert out.loc[out["touchpoint"].isna(), NEXT_SAME_TOUCHPOINT].isna().all()
+        expected = g["timestamp"].shift(1)
+        pd.testing.assert_series_equal(g[PREV_SAME_TOUCHPOINT], expected, check_names=False)
+    assert out.loc[out["touchpoint"].isna(), PREV_SAME_TOUCHPOINT].isna().all()
 
 
 def test_datasets_stored_before_the_column_count_distinct_ids():
     df = make_events(4)
     lf = stored(df, None)
     old = nw.from_native(lf.to_native().select(duckdb.StarExpression(
-        exclude=[NEXT_SAME_TOUCHPOINT])))
+        exclude=[PREV_SAME_TOUCHPOINT])))
     assert not next_times_usable(old)
     got = tidy(reach_counts(trend_events(old), "month", 6))
     pd.testing.assert_frame_equal(got, tidy(reference(df, "month", 6)))
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_scorecard_reads_first_touches_alike_from_the_precomputed_times(seed):
+    """The scorecard's first touches come from the precomputed previous times when present
+    (no grouping): the same table as from pandas, with ties and events without a time."""
+    from analysis.touchpoints.scorecard import touchpoint_scorecard
+
+    df = make_events(seed, customers=120)
+    options = {"conversion": ["Buy"], "churn": ["Visit"], "start_at": []}
+    lf = stored(df, None)
+    assert next_times_usable(lf)
+    fast = touchpoint_scorecard(lf, **options)
+    slow = touchpoint_scorecard(df, **options)
+    pd.testing.assert_frame_equal(fast.table, slow.table)
+    pd.testing.assert_frame_equal(fast.trend, slow.trend)

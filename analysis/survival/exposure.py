@@ -114,7 +114,9 @@ def _one_exposure(times: np.ndarray, d: np.ndarray, at_risk: np.ndarray, begin: 
     n1 = (np.searchsorted(np.sort(begin), times, "left")
           - np.searchsorted(np.sort(end), times, "left")).astype(float)
     d1 = np.bincount(np.searchsorted(times, end[churned]), minlength=len(times)).astype(float)
-    coef, se = _binary_cox(d, d1, at_risk - n1, n1)
+    # Churn times with no exposed customer at risk add nothing to the score or information.
+    some = n1 > 0
+    coef, se = _binary_cox(d[some], d1[some], (at_risk - n1)[some], n1[some])
     if not (np.isfinite(coef) and np.isfinite(se)) or abs(coef) > 20:
         return _none(exposed, "The exposure separates churners (almost) perfectly.")
     p = float(2 * sps.norm.sf(abs(coef / se)))

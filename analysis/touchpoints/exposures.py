@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.frames import materialize, naive_utc, to_pandas
+from analysis.precompute import PREV_SAME_TOUCHPOINT
 from analysis.survival.exposure import exposure_hazards
 from analysis.survival.lifetimes import lifetimes_from_first
 
@@ -58,10 +59,18 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
     first event and churn start; and one row per customer (``people``): ``_start`` (first
     event), ``_conv_pos`` / ``_converted_at`` (place and time of the first conversion; the
     journey order follows time), ``_churn_start`` (first ``start_at`` event, or ``_start``)."""
+    if PREV_SAME_TOUCHPOINT in ev.collect_schema().names():
+        # Precomputed at import: a first touch has no earlier event of its touchpoint (with a
+        # time: ``ev`` has only events with one, and the first comes first in journey order).
+        touched = ev.filter(nw.col(PREV_SAME_TOUCHPOINT).is_null()).select(
+            "customer_id", "touchpoint", nw.col("_pos").alias("_first_pos"),
+            nw.col("timestamp").alias("_first_at"))
+    else:
+        touched = ev.group_by("customer_id", "touchpoint").agg(
+            nw.col("_pos").min().alias("_first_pos"),
+            nw.col("timestamp").min().alias("_first_at"))
     # The stored touchpoint stays too: pandas gets an ENUM as categories, text as objects.
-    grouped = materialize(ev.group_by("customer_id", "touchpoint").agg(
-        nw.col("_pos").min().alias("_first_pos"), nw.col("timestamp").min().alias("_first_at"),
-    ).with_columns(nw.col("touchpoint").cast(nw.String).alias("_tp")))
+    grouped = materialize(touched.with_columns(nw.col("touchpoint").cast(nw.String).alias("_tp")))
 
     def among(names: list[str], column: str) -> nw.Expr:
         hit = nw.col("_tp").is_in(names or [""]) & nw.lit(bool(names))

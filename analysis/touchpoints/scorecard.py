@@ -30,7 +30,7 @@ from analysis.frames import (
 from analysis.journeys import check_touchpoints, order_columns, ordered_window, uses_precomputed
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
-from analysis.precompute import NEXT_SAME_TOUCHPOINT
+from analysis.precompute import PREV_SAME_TOUCHPOINT
 from analysis.results import Status
 from analysis.schema import ParameterError
 from analysis.touchpoints.attribution import attribution
@@ -240,7 +240,7 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
     known = [nw.col("_step").alias("_pos"),
              nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
              .alias("next_timestamp")] if fast else []
-    if fast and NEXT_SAME_TOUCHPOINT in names:  # for trend.reach_counts
+    if fast and PREV_SAME_TOUCHPOINT in names:  # for trend.reach_counts
         known += [nw.col(c) for c in NEXT_TIMES]
     raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
     lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)

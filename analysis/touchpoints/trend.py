@@ -15,7 +15,7 @@ import pandas as pd
 from analysis import stats
 from analysis.frames import naive_utc, to_pandas
 from analysis.journeys import uses_precomputed
-from analysis.precompute import NEXT_SAME_TOUCHPOINT
+from analysis.precompute import PREV_SAME_TOUCHPOINT
 
 #: Fading: reach_trend ≤ FADING_DROP, ≥ FADING_MIN_CUSTOMERS distinct customers in the earlier half.
 FADING_DROP = -0.30
@@ -27,10 +27,11 @@ STORED_PERIODS = 24
 #: customers), customers (distinct).
 COUNT_COLUMNS: tuple[str, ...] = ("period", "_period", "_tp", "customers")
 #: Precomputed at import: the time of the customer's next step (any touchpoint) and of their
-#: next event of the same touchpoint. With them, an event is its customer's last one of the
-#: period (of the touchpoint in the period) when the next one falls in another period or
-#: there is none, so distinct customers are a count of those events: no distinct count.
-NEXT_TIMES: tuple[str, ...] = ("_next_timestamp", NEXT_SAME_TOUCHPOINT)
+#: previous event of the same touchpoint. With them, an event is its customer's last one of
+#: the period when the next step falls in another period or there is none, and their first
+#: one of the touchpoint in the period when the previous one does; distinct customers are a
+#: count of those events, with no distinct count.
+NEXT_TIMES: tuple[str, ...] = ("_next_timestamp", PREV_SAME_TOUCHPOINT)
 
 
 def trend_events(lf: nw.LazyFrame) -> nw.LazyFrame:
@@ -72,8 +73,8 @@ def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     keyed = _keyed(ev, period)
     distinct = nw.col("customer_id").n_unique().alias("customers")
     if all(c in ev.collect_schema().names() for c in NEXT_TIMES):  # see trend_events
-        keyed = keyed.with_columns(_last_in_period("_next_timestamp", period, ev).alias("_la"),
-                                   _last_in_period(NEXT_SAME_TOUCHPOINT, period, ev)
+        keyed = keyed.with_columns(_alone_in_period("_next_timestamp", period, ev).alias("_la"),
+                                   _alone_in_period(PREV_SAME_TOUCHPOINT, period, ev)
                                    .alias("_lt"))
         active = keyed.filter(nw.col("_la")).group_by("_period").agg(
             nw.len().alias("customers"))
@@ -90,11 +91,12 @@ def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     return out[list(COUNT_COLUMNS)].reset_index(drop=True)
 
 
-def _last_in_period(column: str, period: str, ev: nw.LazyFrame) -> nw.Expr:
-    """Whether the next time in ``column`` is missing or in another period than the event."""
-    following = stats.period_key(column, period, ev)
+def _alone_in_period(column: str, period: str, ev: nw.LazyFrame) -> nw.Expr:
+    """Whether the other time in ``column`` is missing or in another period than the
+    event's."""
+    other = stats.period_key(column, period, ev)
     return nw.when(nw.col(column).is_null()).then(nw.lit(True)).otherwise(
-        following != nw.col("_period"))
+        other != nw.col("_period"))
 
 
 def reach_trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
