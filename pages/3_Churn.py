@@ -4,7 +4,6 @@ comes back."""
 import streamlit as st
 
 from ui import churn, churn_sections
-from ui import definitions as definition_controls
 from ui.notes import tied_events_note
 from ui.sidebar import finish, page_context
 from ui.soon import require_events
@@ -41,7 +40,7 @@ if tabs[2].open:
         cohort_view = churn_sections.render_cohorts(ctx, settings)
 if tabs[3].open:
     with tabs[3]:
-        suggested = definition_controls.suggested_inactivity(ctx.path, ctx.events.id)
+        suggested = churn.suggested_inactivity(ctx)
         churn_sections.render_winback(ctx, settings, suggested)
 shown = next((key for key, tab in zip(TABS, tabs, strict=True) if tab.open), "drivers")
 finish(ctx, {**settings.params(), "by": [by] if by else [], "cov": covariates,

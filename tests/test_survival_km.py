@@ -15,7 +15,7 @@ from lifelines.statistics import logrank_test, multivariate_logrank_test
 from lifelines.utils import restricted_mean_survival_time
 
 from analysis.schema import MissingColumnError, ParameterError
-from analysis.survival.km import kaplan_meier
+from analysis.survival.km import kaplan_meier, pairwise_logrank
 from analysis.survival.lifetimes import customer_lifetimes
 
 Z = 1.959963984540054
@@ -196,3 +196,18 @@ def test_bad_input_raises_with_hint():
         kaplan_meier(HAND.assign(w=-1.0), weights="w")
     with pytest.raises(ParameterError, match="true/false"):
         kaplan_meier(HAND.assign(churned=3))
+
+
+def test_pairwise_on_demand_is_the_same_table(rossi):
+    data = rossi.assign(prio_band=pd.cut(rossi["prio"], [-1, 0, 2, 99],
+                                         labels=["none", "few", "many"]).astype(str))
+    options = dict(duration_col="week", event_col="arrest", by="prio_band")
+    full = kaplan_meier(data, **options)
+    lean = kaplan_meier(data, **options, pairwise=False)
+    assert lean.pairwise.empty and lean.logrank_p == full.logrank_p
+    pd.testing.assert_frame_equal(lean.curves, full.curves, check_exact=True)
+    pd.testing.assert_frame_equal(lean.summary, full.summary, check_exact=True)
+    pd.testing.assert_frame_equal(pairwise_logrank(data, **options), full.pairwise,
+                                  check_exact=True)
+    two = data[data["prio_band"] != "many"]
+    assert pairwise_logrank(two, **options).empty

@@ -3,6 +3,7 @@ survival section; the other sections are in ui/churn_sections.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -124,11 +125,20 @@ def grouped(table: pd.DataFrame, by: str) -> pd.DataFrame:
 def km_result(path: str, events_id: str, feedback_id: str | None, filters: Filters,
               s: ChurnSettings, by: str) -> tuple[survival.KMResult, survival.CoxResult | None]:
     table = grouped(churn_table(path, events_id, feedback_id, filters, s), by)
-    km = survival.kaplan_meier(table, by="group" if by else None)
+    # The pairs of groups are tested only when their expander is opened (km_pairwise).
+    km = survival.kaplan_meier(table, by="group" if by else None, pairwise=False)
     hazard = None
     if table["group"].nunique() == 2 and km.status == "ok":
         hazard = survival.cox_hazards(table, covariates=["group"])
     return km, hazard
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner="Testing each pair of groups…")
+def km_pairwise(path: str, events_id: str, feedback_id: str | None, filters: Filters,
+                s: ChurnSettings, by: str) -> pd.DataFrame:
+    """The pairwise log-rank tests of :func:`km_result`'s groups."""
+    table = grouped(churn_table(path, events_id, feedback_id, filters, s), by)
+    return survival.pairwise_logrank(table, by="group")
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Drawing survival curves…")
@@ -141,6 +151,23 @@ def km_chart(path: str, events_id: str, feedback_id: str | None, filters: Filter
 
 
 # ---------------------------------------------------------------- controls
+
+
+def suggested_inactivity(ctx: Context) -> int | None:
+    """The dataset's suggested inactivity threshold, kept in the workspace once counted: a
+    quantile of the gaps between ten million events takes a second, on every first render
+    otherwise, and the events of a dataset stored in the workspace never change ("" = none).
+    """
+    info = ctx.events
+    key = f"suggested_inactivity_days:{info.id}"
+    kept = info.location is None
+    stored = ctx.workspace.get_meta(key) if kept else None
+    if stored is not None:
+        return int(stored) if stored else None
+    days = definition_controls.suggested_inactivity(ctx.path, info.id)
+    if kept and not ctx.workspace.read_only:
+        ctx.workspace.set_meta(key, "" if days is None else str(days))
+    return days
 
 
 def _seed(ctx: Context, touchpoints: list[str], suggested: int | None) -> None:
@@ -171,7 +198,7 @@ def controls(ctx: Context) -> ChurnSettings | None:
     """The churn definition row; None (with what to do) when there is no churn rule."""
     profile = ctx.events.profile
     touchpoints = sorted(profile.get("touchpoints", {}), key=str.lower)
-    suggested = definition_controls.suggested_inactivity(ctx.path, ctx.events.id)
+    suggested = suggested_inactivity(ctx)
     _seed(ctx, touchpoints, suggested)
     first, last = (parse_date(str(profile.get(k, ""))[:10]) for k in ("first", "last"))
     cols = st.columns([1.6, 0.9, 1, 1.1])
@@ -274,7 +301,7 @@ def render_survival(ctx: Context, s: ChurnSettings) -> str:
     sentence = words.group_comparison(km, hazard)
     if sentence and km.status == "ok":
         st.markdown(md(sentence))
-    _summary(km)
+    _summary(km, lambda: km_pairwise(ctx.path, ctx.events.id, fb_id, ctx.filters, s, by))
     return by
 
 
@@ -284,7 +311,7 @@ SUMMARY_LABELS = {
 }
 
 
-def _summary(km: survival.KMResult) -> None:
+def _summary(km: survival.KMResult, pairs: Callable[[], pd.DataFrame]) -> None:
     summary = km.summary.copy()
     summary["median_text"] = summary["median_time"].map(words.days_text)
     summary["rmst_text"] = summary["rmst"].map(words.days_text)
@@ -298,11 +325,14 @@ def _summary(km: survival.KMResult) -> None:
         f"customer within the first {words.days_text(km.rmst_horizon)}, the longest time "
         f"every group is observed, so groups compare fairly. Empty cells: not observed that "
         f"long yet.")
-    if not km.pairwise.empty:
-        with st.expander("Which pairs of groups differ (log-rank, Holm-adjusted)"):
-            show(km.pairwise, {"group_a": "Group", "group_b": "Against", "p_value": "p-value",
-                               "p_adjusted": "Adjusted p (Holm)"},
-                 pvalues=("p_value", "p_adjusted"))
+    # 3+ groups have pairs to test, only once they are asked for (a test per pair).
+    if len(km.summary) > 2:
+        with st.expander("Which pairs of groups differ (log-rank, Holm-adjusted)",
+                         key="c_pairs", on_change="rerun") as expander:
+            if expander.open:
+                show(pairs(), {"group_a": "Group", "group_b": "Against",
+                               "p_value": "p-value", "p_adjusted": "Adjusted p (Holm)"},
+                     pvalues=("p_value", "p_adjusted"))
     cols = st.columns(2)
     with cols[0]:
         csv_download(km.summary, "survival_summary.csv", "Download the summary")

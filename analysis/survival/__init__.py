@@ -18,7 +18,7 @@ from analysis.survival.cohorts import CohortResult, cohort_retention
 from analysis.survival.covariates import TOUCHED_PREFIX, journey_covariates
 from analysis.survival.cox import CoxResult, cox_hazards
 from analysis.survival.exposure import ExposureHazard, exposure_hazard
-from analysis.survival.km import KMResult, kaplan_meier
+from analysis.survival.km import KMResult, kaplan_meier, pairwise_logrank
 from analysis.survival.lifetimes import customer_lifetimes
 from analysis.survival.population import from_first
 from analysis.survival.winback import WinBackResult, win_back
@@ -42,6 +42,7 @@ __all__ = [
     "from_first",
     "journey_covariates",
     "kaplan_meier",
+    "pairwise_logrank",
     "rank_at_risk",
     "win_back",
 ]

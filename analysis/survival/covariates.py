@@ -83,9 +83,13 @@ def journey_covariates(
     for name in touchpoints:
         column = TOUCHED_PREFIX + name
         out[column] = out[column].fillna(0).astype("int64")
-    if feedback is not None:
-        out = out.merge(_mean_scores(feedback), on="customer_id", how="left")
-    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    if feedback is not None:  # a left join on customer_id, without copying the table
+        means = _mean_scores(feedback)
+        found = pd.Index(means["customer_id"]).get_indexer(out["customer_id"])
+        out["mean_score"] = np.append(means["mean_score"].to_numpy(dtype=float), np.nan)[found]
+    out = out.sort_values("customer_id", kind="stable")  # a copy: reset_index copies again
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def _flagged(keyed: nw.LazyFrame, lf: nw.LazyFrame, firsts: dict[str, str],

@@ -22,6 +22,7 @@ from analysis.frames import to_lazy
 from analysis.results import Status
 from analysis.schema import MissingColumnError, ParameterError, valid_values
 from analysis.stats import adjust_p_values
+from analysis.survival.design import code_text, model_matrix, numeric
 from analysis.survival.efron import (
     EfronFit,
     FitFailed,
@@ -162,14 +163,19 @@ def fit_cox(
     data = _collect(lifetimes, [*covariates, *keep], duration_col, event_col, weights)
     notes: list[str] = []
     # A missing text value is a level of its own; missing numbers leave the row out.
-    text = [c for c in covariates if not _numeric(data[c])]
-    data[text] = data[text].astype("string").fillna("(missing)").astype(object)
-    present = data[[c for c in data.columns if c not in keep]].notna().all(axis=1)
-    complete = data if present.all() else data[present.to_numpy()]
+    coded = {c: code_text(data[c]) for c in covariates if not numeric(data[c])}
+    for name, text in coded.items():
+        data[name] = text.labels()
+    checked = [c for c in data.columns if c not in keep and c not in coded]
+    present = data[checked].notna().all(axis=1).to_numpy()
+    complete = data
+    if not present.all():
+        complete = data[present]
+        coded = {name: text.take(present) for name, text in coded.items()}
     if len(complete) < len(data):
         notes.append(f"{len(data) - len(complete):,} rows with missing values were left out.")
     counts = None if weights is None else _check_weights(complete[weights], weights)
-    design, dropped = _design(complete, covariates, counts)
+    design, dropped = model_matrix(complete, covariates, coded, counts)
     design.index = complete.index
     if dropped:
         notes.append(f"Left out {', '.join(dropped)}: the same value for every customer.")
@@ -228,45 +234,10 @@ def _collect(lifetimes: Any, covariates: list[str], duration_col: str, event_col
             f"Valid columns: {valid_values(names, limit=40)}.",
         )
     if plain:  # numpy columns come back from an engine as they are: no round trip
-        return lifetimes[wanted].reset_index(drop=True)
+        data = lifetimes.reindex(columns=wanted)  # a copy: reset_index would copy it again
+        return data if data.index.equals(pd.RangeIndex(len(data))) else data.reset_index(
+            drop=True)
     return frame.select(wanted).collect().to_pandas()
-
-
-def _design(data: pd.DataFrame, covariates: list[str],
-            weights: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The model matrix: numeric columns as they are, text one-hot against its mode (the
-    value with the largest total weight when rows carry weights)."""
-    columns: dict[str, np.ndarray] = {}
-    dropped = []
-    for name in covariates:
-        values = data[name]
-        if values.nunique(dropna=True) <= 1:
-            dropped.append(name)
-        elif _numeric(values):
-            columns[name] = values.astype(float).to_numpy()
-        else:
-            codes, levels = _factorize_text(values)
-            counts = pd.Series(np.bincount(codes, minlength=len(levels)) if weights is None
-                               else np.bincount(codes, weights.to_numpy(),
-                                                minlength=len(levels)), index=levels)
-            # The most frequent value is the reference; ties go to the first name in order.
-            reference = min(counts.index[counts == counts.max()])
-            for level in sorted(set(counts.index) - {reference}):
-                columns[f"{name}={level}"] = (codes == levels.get_loc(level)).astype(float)
-    return pd.DataFrame(columns, index=range(len(data))), dropped
-
-
-def _factorize_text(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes and levels of the values written as text: each distinct value written once."""
-    codes, uniques = pd.factorize(values)
-    levels = pd.Index([str(v) for v in uniques], dtype=object)
-    if codes.min(initial=0) < 0 or not levels.is_unique:  # missing, or two values one text
-        return pd.factorize(values.astype(str))
-    return codes, levels
-
-
-def _numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
 
 
 def _degenerate_reason(design: pd.DataFrame, duration_col: str, event_col: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations, pairwise
+from itertools import pairwise
 from typing import Any
 
 import narwhals as nw
@@ -18,15 +18,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as sps
 
 from analysis.frames import require_columns, to_lazy
 from analysis.results import Status
 from analysis.schema import ParameterError
-from analysis.stats import Z95, adjust_p_values
+from analysis.stats import Z95
+from analysis.survival.logrank import PAIRWISE_COLUMNS, logrank_tests
 
 CURVE_COLUMNS = ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk"]
-PAIRWISE_COLUMNS = ["group_a", "group_b", "p_value", "p_adjusted"]
 ALL = "All"
 MISSING = "(missing)"
 
@@ -63,6 +62,7 @@ def kaplan_meier(
     weights: str | None = None,
     horizons: Sequence[float] = (30, 90, 180, 365),
     rmst_horizon: float | None = None,
+    pairwise: bool = True,
 ) -> KMResult:
     """Kaplan–Meier (product-limit) survival curves by group, with 95% bands.
 
@@ -89,6 +89,9 @@ def kaplan_meier(
     rmst_horizon : float, optional
         Horizon of the restricted mean survival time; default the shortest of the groups'
         longest observed times, so every group's curve is known up to it.
+    pairwise : bool
+        Whether to test each pair of groups too (3+ groups); :func:`pairwise_logrank` gives
+        the same table later, for a page that shows it only on demand.
 
     Returns
     -------
@@ -109,10 +112,24 @@ def kaplan_meier(
     )
     if weights is None:  # counts of customers are whole numbers
         summary = summary.astype({"customers": "int64", "churned": "int64"})
-    logrank_p, pairwise = _logrank_tests(tables)
+    logrank_p, pairs = logrank_tests(tables, pairwise=pairwise)
     status, message = _status(summary, by, len(groups))
-    return KMResult(curves, summary, logrank_p, pairwise, float(rmst_horizon), status, message,
+    return KMResult(curves, summary, logrank_p, pairs, float(rmst_horizon), status, message,
                     horizons)
+
+
+def pairwise_logrank(
+    lifetimes: Any,
+    *,
+    by: str,
+    duration_col: str = "duration_days",
+    event_col: str = "churned",
+    weights: str | None = None,
+) -> pd.DataFrame:
+    """The ``pairwise`` table of :func:`kaplan_meier` alone: group_a, group_b, p_value of the
+    log-rank test of the two, p_adjusted (Holm over the pairs); empty with 2 groups or fewer.
+    """
+    return logrank_tests(_tables(lifetimes, duration_col, event_col, by, weights))[1]
 
 
 def _rmst_horizon(tables: dict[str, pd.DataFrame], given: float | None) -> float:
@@ -122,16 +139,6 @@ def _rmst_horizon(tables: dict[str, pd.DataFrame], given: float | None) -> float
         raise ParameterError(f"rmst_horizon must be positive, not {given!r}.",
                              "Pass a time in the duration's unit, e.g. 365, or None.")
     return float(given)
-
-
-def _logrank_tests(tables: dict[str, pd.DataFrame]) -> tuple[float | None, pd.DataFrame]:
-    """The log-rank p of all groups (None with one) and the pairwise tests (3+ groups)."""
-    if len(tables) < 2:
-        return None, pd.DataFrame(columns=PAIRWISE_COLUMNS)
-    risk, deaths = _on_churn_times(list(tables.values()))
-    pairwise = (_pairwise(list(tables), risk, deaths) if len(tables) > 2
-                else pd.DataFrame(columns=PAIRWISE_COLUMNS))
-    return _logrank(risk, deaths), pairwise
 
 
 def _tables(data: Any, duration_col: str, event_col: str, by: str | None,
@@ -313,74 +320,6 @@ def restricted_mean(times: np.ndarray, survival: np.ndarray, horizon: float) -> 
     index = np.searchsorted(times, edges[:-1], side="right") - 1
     values = np.where(index >= 0, survival[np.maximum(index, 0)], 1.0)
     return float(np.sum(np.diff(edges) * values))
-
-
-def logrank_test(tables: list[pd.DataFrame]) -> float:
-    """p of the k-group log-rank chi-square test (k − 1 degrees of freedom) on event tables.
-
-    At each pooled time, expected churns per group are the group's share of those at risk;
-    the statistic is (O − E)ᵀ V⁻¹ (O − E) over k − 1 groups with the hypergeometric
-    covariance V. NaN when no churn happened (nothing to compare).
-    """
-    return _logrank(*_on_churn_times(tables))
-
-
-def _on_churn_times(tables: list[pd.DataFrame]) -> tuple[np.ndarray, np.ndarray]:
-    """At risk and churns of each group (rows) at each time some group has a churn: the only
-    times that enter a log-rank test, of all the groups or of any pair of them."""
-    churned = [t["events"].to_numpy() > 0 for t in tables]
-    times = np.unique(np.concatenate([t["time"].to_numpy()[c]
-                                      for t, c in zip(tables, churned, strict=True)]))
-    risk = np.vstack([_at_risk_on(t, times) for t in tables])
-    deaths = np.zeros_like(risk)
-    for row, table, churn in zip(deaths, tables, churned, strict=True):
-        row[np.searchsorted(times, table["time"].to_numpy()[churn])] = (
-            table["events"].to_numpy()[churn])
-    return risk, deaths
-
-
-def _logrank(risk: np.ndarray, deaths: np.ndarray, rows: list[int] | None = None) -> float:
-    """The log-rank p of ``rows`` (default all) of the at-risk and churn matrices."""
-    if rows is None:
-        rows = list(range(len(risk)))
-        n, d = risk.sum(axis=0), deaths.sum(axis=0)
-        keep = np.flatnonzero((d > 0) & (n > 0))
-    else:  # the same sums, at the rows' churn times only
-        d = sum(deaths[r] for r in rows)
-        churn = np.flatnonzero(d > 0)
-        n = np.zeros_like(d)
-        n[churn] = sum(risk[r, churn] for r in rows)
-        keep = churn[n[churn] > 0]
-    if not keep.size:
-        return np.nan
-    # Column-major, as a boolean column mask gives, so the sums below add in the same order
-    # (and give the same last digits) as they always have.
-    risk, deaths = (np.asfortranarray(a[np.ix_(rows, keep)]) for a in (risk, deaths))
-    n, d = n[keep], d[keep]
-    share = risk / n
-    observed_minus_expected = (deaths - d * share).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
-    covariance = (np.einsum("j,gj->g", scale, share) * np.eye(len(risk))
-                  - np.einsum("j,gj,hj->gh", scale, share, share))
-    diff, cov = observed_minus_expected[:-1], covariance[:-1, :-1]
-    statistic = float(diff @ np.linalg.pinv(cov) @ diff)
-    dof = np.linalg.matrix_rank(cov)
-    return float(sps.chi2.sf(statistic, dof)) if dof > 0 else np.nan
-
-
-def _at_risk_on(table: pd.DataFrame, times: np.ndarray) -> np.ndarray:
-    """Number at risk just before each of ``times``: removals at or after it."""
-    removed_after = np.r_[table["removed"].to_numpy()[::-1].cumsum()[::-1], 0.0]
-    return removed_after[np.searchsorted(table["time"].to_numpy(), times, side="left")]
-
-
-def _pairwise(groups: list[str], risk: np.ndarray, deaths: np.ndarray) -> pd.DataFrame:
-    pairs = list(combinations(range(len(groups)), 2))
-    p = [_logrank(risk, deaths, [a, b]) for a, b in pairs]
-    return pd.DataFrame({"group_a": [groups[a] for a, _ in pairs],
-                         "group_b": [groups[b] for _, b in pairs],
-                         "p_value": p, "p_adjusted": adjust_p_values(p, "holm")})
 
 
 def _status(summary: pd.DataFrame, by: str | None, n_groups: int) -> tuple[Status, str]:

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import demo
+from analysis import demo, frames
+from analysis.definitions import suggest_inactivity_days
+from analysis.frames import Filters
 from analysis.store import Workspace
 from analysis.survival import churn_table, kaplan_meier
 from tests.app.conftest import open_page, qp
@@ -114,6 +116,37 @@ def test_no_churn_touchpoint_proposes_an_inactivity_threshold(workspace_path):
     proposed = at.number_input(key="c_cin").value
     assert proposed > 0 and at.multiselect(key="c_ct").value == []
     assert any(f"proposed as {proposed} days" in i.value for i in at.info)
+
+
+def test_the_suggested_threshold_is_counted_once_and_kept_in_the_workspace(workspace_path):
+    _demo_id(workspace_path)
+    with Workspace(workspace_path) as ws:
+        events_id = ws.get_meta("demo_events_id")
+        key = f"suggested_inactivity_days:{events_id}"
+        assert ws.get_meta(key) is None
+        expected = suggest_inactivity_days(frames.load(ws, events_id, Filters()))
+    at = open_page(PAGE)
+    assert _errors(at) == []
+    with Workspace(workspace_path) as ws:
+        assert ws.get_meta(key) == str(expected)
+        ws.set_meta(key, "45")  # a later process reads it instead of counting again
+    at = open_page(PAGE, ct=[], cin="0")
+    assert "45 days" in at.number_input(key="c_cin").help
+
+
+def test_pairs_of_groups_are_tested_when_their_expander_opens(workspace_path):
+    at = open_page(PAGE, by="region", clock="first")
+    assert _errors(at) == []
+    table = churn_table(demo.load().events, churn_touchpoints=["Cancel subscription"])
+    expected = kaplan_meier(table.assign(group=table["region"].astype(str)), by="group")
+    assert len(expected.pairwise) > 0
+    assert not any("group_a" in df.value.columns for df in at.dataframe)
+    at.session_state["c_pairs"] = True  # as a click on the expander
+    at.run()
+    assert _errors(at) == []
+    shown = next(df.value for df in at.dataframe if "group_a" in df.value.columns)
+    assert len(shown) == len(expected.pairwise)
+    assert sorted(shown["p_value"].round(5)) == sorted(expected.pairwise["p_value"].round(5))
 
 
 def test_no_churn_rule_at_all_offers_the_definition_in_place(workspace_path):
