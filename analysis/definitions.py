@@ -16,7 +16,7 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 
-from analysis.frames import seconds_between
+from analysis.frames import seconds_between, to_pandas
 
 CONVERSION_PATTERN = re.compile(
     r"purchase|order (placed|completed|confirmed)|\bbuy\b|bought|checkout (complete|success)"
@@ -298,11 +298,23 @@ def _precomputed_quantile(lf: nw.LazyFrame, quantile: float) -> Any:
     if "_next_timestamp" not in names or "touchpoint" not in names:
         return False
     gap = seconds_between(lf, "_next_timestamp", "timestamp")  # null at a last event
-    value, missing = lf.select(
-        gap.quantile(quantile, "linear").alias("q"),
-        (nw.col("timestamp").is_null() | nw.col("touchpoint").is_null()).any().alias("m"),
-    ).collect().row(0)
-    return False if missing else value
+    days = to_pandas(lf.group_by((gap / 86400).ceil().alias("d")).agg(
+        nw.len().alias("n"),
+        (nw.col("timestamp").is_null() | nw.col("touchpoint").is_null()).any().alias("m")))
+    if days.empty or days["m"].any():
+        return False
+    days = days.dropna(subset=["d"]).sort_values("d")
+    if days.empty:
+        return None
+    # The linear quantile lies between two neighbouring gaps; when both are in the same
+    # whole-day bucket, so is the quantile, and the bucket is the answer (no sort of every
+    # gap). Otherwise the exact quantile decides.
+    ends = days["n"].to_numpy().cumsum()
+    position = quantile * (int(ends[-1]) - 1)
+    low, high = np.searchsorted(ends, [math.floor(position), math.ceil(position)], "right")
+    if low == high:
+        return float(days["d"].iloc[low]) * 86400
+    return lf.select(gap.quantile(quantile, "linear")).collect().item()
 
 
 def guess_from_data(data: Any, profile: dict[str, Any]) -> Definitions:

@@ -178,3 +178,25 @@ def test_suggested_inactivity_from_precomputed_gaps_is_the_same():
     gappy = con.from_df(df.assign(touchpoint=df["touchpoint"].where(df.index != 1)))
     assert suggest_inactivity_days(nw.from_native(add_journey_columns(gappy))) == (
         suggest_inactivity_days(nw.from_native(gappy)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_suggested_inactivity_by_day_buckets_matches_the_exact_quantile(seed):
+    """The precomputed path reads the quantile's whole-day bucket from day counts; it must
+    give what the exact quantile over every gap gives, also when the two gaps around the
+    quantile fall in neighbouring days."""
+    from analysis.precompute import add_journey_columns
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    hours = rng.choice([1, 6, 23, 24, 25, 47, 48, 72, 24 * 30], size=n)
+    df = pd.DataFrame({
+        "customer_id": rng.integers(0, max(2, n // 4), n).astype(str),
+        "timestamp": pd.Timestamp("2025-01-01") + pd.to_timedelta(
+            np.cumsum(hours), unit="h"),
+        "touchpoint": "Visit"})
+    relation = duckdb.connect().from_df(df)
+    precomputed = nw.from_native(add_journey_columns(relation))
+    for quantile in (0.1, 0.5, 0.9, 0.97):
+        assert suggest_inactivity_days(precomputed, quantile) == suggest_inactivity_days(
+            nw.from_native(relation), quantile), quantile
