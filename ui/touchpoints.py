@@ -133,8 +133,9 @@ def _completion(path: str, events_id: str, filters: Filters, conversion: tuple[s
 def _journey_map(path: str, events_id: str, feedback_id: str | None, filters: Filters,
                  stages: tuple[str, ...], segment: str | None, persona: str | None,
                  tolerance_days: int, _pain: pd.DataFrame | None, pain_key: tuple) -> JourneyMap:
-    """``_pain`` (the pain-point matrix) is not hashed: ``pain_key`` stands for it."""
-    events, feedback = _frames(path, events_id, feedback_id, filters)
+    """``_pain`` (the pain-point matrix) is not hashed: ``pain_key`` stands for it. The
+    feedback stays in the events' engine, where its customers' events are joined."""
+    events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
     if stages and "stage" in events.collect_schema().names():
         # A filter can remove every event of a defined stage: draw the others.
         present = set(events.select(nw.col("stage").cast(nw.String)).unique().collect()
