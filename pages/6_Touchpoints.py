@@ -4,6 +4,7 @@ from the data."""
 
 import streamlit as st
 
+from ui import touchpoint_attribution
 from ui import touchpoint_sections as sections
 from ui.notes import tied_events_note
 from ui.sidebar import finish, page_context
@@ -33,7 +34,7 @@ if tabs[0].open:
         settings = sections.render_scorecard(ctx, settings)
 if tabs[1].open:
     with tabs[1]:
-        settings = sections.render_attribution(ctx, settings)
+        settings = touchpoint_attribution.render_attribution(ctx, settings)
 if tabs[2].open:
     with tabs[2]:
         channel_params = sections.render_completion(ctx)

@@ -134,12 +134,21 @@ def _missing_definition(ctx: Context, step_col: str) -> None:
                                     reason="to open the funnel on the stages in that order")
 
 
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Reading the steps' events…")
+def step_events(path: str, events_id: str, filters: Filters, s: FunnelSettings):
+    """The steps' events (a few columns, no ids): the one read of the events behind the
+    funnel in every mode and window. Keyed without them (``s`` has the defaults)."""
+    return funnel.step_events(data.events_frame(path, events_id, filters), s.step_list,
+                              by=s.by, step_col=s.step_col)
+
+
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Following customers through the steps…")
 def step_times(path: str, events_id: str, filters: Filters, s: FunnelSettings):
-    """Each customer's step times: the one costly computation behind the funnel, its timing
-    and its cohorts, which only aggregate it (a small table: no ids, one row a customer)."""
-    return funnel.step_times(data.events_frame(path, events_id, filters), s.step_list,
-                             window=s.window, by=s.by, mode=s.mode, step_col=s.step_col)
+    """Each customer's step times, behind the funnel, its timing and its cohorts, which only
+    aggregate it (a small table: no ids, one row a customer). A new mode or window follows
+    the customers again over the same step events."""
+    table = step_events(path, events_id, filters, replace(s, mode="ordered", window_days=0))
+    return funnel.step_times_from_events(table, s.step_list, window=s.window, mode=s.mode)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)

@@ -12,14 +12,13 @@ from analysis.figures import journey_map as map_figures
 from analysis.figures import touchpoints as figures
 from analysis.touchpoints.journey_map import JourneyMap
 from analysis.touchpoints.scorecard import Scorecard
-from ui import definitions as definition_controls
 from ui import touchpoint_controls as controls
 from ui import touchpoints
 from ui.downloads import csv_download
 from ui.sidebar import Context
 from ui.tables import show
 from ui.text import md
-from ui.touchpoints import BY, TouchSettings
+from ui.touchpoints import TouchSettings
 
 ROLE_WORDS = {"make": "Make", "break": "Break", "neutral": "Neutral"}
 SCORECARD_LABELS = {
@@ -123,38 +122,6 @@ def _fading(card: Scorecard) -> None:
                "touchpoints' share fell by 30% or more between the earlier and the later half "
                "of the recent periods (with at least 20 customers in the earlier half)." + more)
     st.plotly_chart(figures.reach_trend_chart(card.trend, fading[:8]), width="stretch")
-
-
-def render_attribution(ctx: Context, s: TouchSettings) -> TouchSettings:
-    st.subheader("Which touchpoints earn the conversions", anchor=False)
-    if not ctx.definitions.conversion:
-        definition_controls.missing(ctx, "conversion", key="tp_attr",
-                                    reason="to credit conversions to touchpoints")
-        return s
-    by, lookback, half_life = controls.attribution_controls()
-    s = replace(s, by=by, lookback_days=lookback, half_life_days=half_life)
-    table = touchpoints.attribution(ctx, s)
-    if table is None:
-        return s
-    models = [m for m in MODEL_LABELS if m in table]
-    if table.empty or float(table[models[0]].sum()) == 0:
-        st.info("No customer converted under these filters, so there is nothing to credit.")
-        return s
-    st.plotly_chart(figures.attribution_chart(table, by=by, top=10), width="stretch")
-    st.caption(md(
-        "Each bar is the share of conversions a model credits to the touchpoint. First and "
-        "last touch give everything to one end of the journey; linear, position and time "
-        "decay spread it by rules; Markov credits what conversion loses when the touchpoint "
-        "is removed from the journeys; Shapley shares each conversion equally among its "
-        "touchpoints. Where the models agree, the credit is robust; where they differ, the "
-        "touchpoint's role depends on its place in the journey."))
-    shown = table.sort_values("markov", ascending=False) if "markov" in table else table.copy()
-    converters = float(shown[models[0]].sum())
-    for m in models:
-        shown[m] = shown[m] / converters
-    show(shown, {by: BY[by], **{m: MODEL_LABELS[m] for m in models}}, percent=tuple(models))
-    csv_download(table, f"attribution_by_{by}.csv", "Download the model comparison")
-    return s
 
 
 def render_completion(ctx: Context) -> dict[str, list[str]]:

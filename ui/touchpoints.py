@@ -12,7 +12,6 @@ import streamlit as st
 
 from analysis.frames import Filters
 from analysis.schema import AnalysisError
-from analysis.touchpoints.attribution import compare_models
 from analysis.touchpoints.completion import Completion, online_offline
 from analysis.touchpoints.journey_map import JourneyMap, journey_map
 from analysis.touchpoints.scorecard import Scorecard, touchpoint_scorecard, with_reach_trend
@@ -112,15 +111,6 @@ def _with_trend(path: str, events_id: str, feedback_id: str | None, filters: Fil
     return with_reach_trend(card, events, period=period, periods=periods)  # type: ignore[arg-type]
 
 
-@st.cache_data(max_entries=16, ttl=3600, show_spinner="Crediting conversions by every model…")
-def _attribution(path: str, events_id: str, filters: Filters, conversion: tuple[str, ...],
-                 by: str, lookback_days: int, half_life_days: int) -> pd.DataFrame:
-    events = data.events_frame(path, events_id, filters)
-    return compare_models(events, conversion=list(conversion), by=by,  # type: ignore[arg-type]
-                          lookback=timedelta(days=lookback_days) if lookback_days else None,
-                          half_life_days=float(half_life_days))
-
-
 @st.cache_data(max_entries=16, ttl=3600, show_spinner="Following converters across channels…")
 def _completion(path: str, events_id: str, filters: Filters, conversion: tuple[str, ...],
                 online: tuple[str, ...], offline: tuple[str, ...]) -> Completion:
@@ -160,12 +150,6 @@ def scorecard(ctx: Context, s: TouchSettings) -> Scorecard | None:
     return _guarded(lambda: _with_trend(
         ctx.path, ctx.events.id, _feedback_id(ctx), ctx.filters, tuple(d.conversion),
         tuple(d.churn), s.period, s.periods, s.tolerance_days))
-
-
-def attribution(ctx: Context, s: TouchSettings) -> pd.DataFrame | None:
-    return _guarded(lambda: _attribution(
-        ctx.path, ctx.events.id, ctx.filters, tuple(ctx.definitions.conversion), s.by,
-        s.lookback_days, s.half_life_days))
 
 
 def completion(ctx: Context, online: tuple[str, ...], offline: tuple[str, ...]

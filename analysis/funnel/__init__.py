@@ -21,6 +21,7 @@ from analysis.funnel.details import (
 )
 from analysis.funnel.table import COLUMNS, MIN_GROUP, funnel, funnel_from_times
 from analysis.funnel.times import step_times
+from analysis.funnel.walk import step_events, step_times_from_events
 
 __all__ = [
     "COLUMNS",
@@ -42,9 +43,11 @@ __all__ = [
     "funnel_from_times",
     "funnel_over_time",
     "funnel_over_time_from_times",
+    "step_events",
     "step_label",
     "step_sets",
     "step_times",
+    "step_times_from_events",
     "time_to_convert",
     "time_to_convert_from_times",
 ]

@@ -76,13 +76,7 @@ def check_funnel(
     step_col: str,
 ) -> None:
     """Validate a funnel's parameters against the data (raises :class:`ParameterError`)."""
-    if mode not in MODES:
-        raise ParameterError(f"Unknown funnel mode {mode!r}.", f"Use one of {', '.join(MODES)}.")
-    if window is not None and (not isinstance(window, timedelta) or window < timedelta(0)):
-        raise ParameterError(
-            f"window must be a non-negative datetime.timedelta, got {window!r}.",
-            "For example window=datetime.timedelta(days=7), or None for no limit.",
-        )
+    check_options(sets, window=window, mode=mode)
     names = lf.collect_schema().names()
     for column in (step_col, by):
         if column is not None and column not in names:
@@ -97,6 +91,17 @@ def check_funnel(
         known = set(values[step_col].dropna())
         if set(wanted) - known:
             raise unknown_values_error(f"{step_col} step", sorted(set(wanted) - known), known)
+
+
+def check_options(sets: list[tuple[str, ...]], *, window: Any, mode: str) -> None:
+    """Validate the mode and window, which do not depend on the data."""
+    if mode not in MODES:
+        raise ParameterError(f"Unknown funnel mode {mode!r}.", f"Use one of {', '.join(MODES)}.")
+    if window is not None and (not isinstance(window, timedelta) or window < timedelta(0)):
+        raise ParameterError(
+            f"window must be a non-negative datetime.timedelta, got {window!r}.",
+            "For example window=datetime.timedelta(days=7), or None for no limit.",
+        )
     if mode == "any_order":
         distinct = list(dict.fromkeys(sets))
         for i, a in enumerate(distinct):
@@ -127,28 +132,10 @@ def customer_steps(
     With ``full_positions``, also _f0.._f{k-1}: the position of each counted event among all
     the customer's events (1-based, journey order), so the event after it can be found.
     """
+    prepared = step_rows(lf, sets, by=by, step_col=step_col,
+                         full_positions=full_positions or mode == "strict")
     order = order_columns(lf.collect_schema().names())
-    name = nw.col(step_col)
-    if not lf.implementation.is_duckdb():
-        # DuckDB compares an ENUM with text directly (and fast); Polars' Enum refuses names
-        # outside its categories, so other engines compare text.
-        name = name.cast(nw.String)
-    # Without a breakdown there is no _group column until the end: one column less to carry.
-    group = [nw.col(by).cast(nw.String).fill_null("(none)").alias("_group")] if by else []
-    # Step numbers precomputed at import are the positions, with no sort to pay.
-    step = ["_step"] if uses_precomputed(lf) else []
-    prepared = lf.filter(~nw.col("touchpoint").is_null()).select(
-        "customer_id", *order, name.alias("_name"), *group, *step
-    )
-    if full_positions or mode == "strict":
-        prepared = (prepared.with_columns(nw.col("_step").alias("_full")) if step
-                    else ordered_window(prepared, order, step="_full"))
-    # Only the steps' own events matter; their order among themselves is journey order. (A
-    # strict funnel also needs to know that the event at a position is not a step's: its
-    # full positions are numbered over every event, before this filter, so a gap in them
-    # is such an event.)
-    wanted = sorted({n for names in sets for n in names})
-    prepared = prepared.filter(nw.col("_name").is_in(wanted))
+    step = ["_step"] if "_step" in prepared.collect_schema().names() else []
     if mode != "strict":
         # Ordered and any-order modes compare and take minima of _pos: an order key will do.
         prepared = (prepared.with_columns(nw.col("_step").alias("_pos")) if step
@@ -166,6 +153,42 @@ def customer_steps(
         keep += [f"_f{i}" for i in range(len(sets))]
     group = "_group" if "_group" in per.collect_schema().names() else nw.lit("all").alias("_group")
     return per.select("customer_id", group, *keep)
+
+
+def step_rows(
+    lf: nw.LazyFrame,
+    sets: list[tuple[str, ...]],
+    *,
+    by: str | None,
+    step_col: str,
+    full_positions: bool,
+) -> nw.LazyFrame:
+    """The events of the steps' names: customer_id, the order columns, ``_name``, ``_group``
+    (with ``by``), ``_step`` (precomputed positions, when valid) and, with
+    ``full_positions``, ``_full``: each event's 1-based position among all the customer's
+    events (journey order)."""
+    order = order_columns(lf.collect_schema().names())
+    name = nw.col(step_col)
+    if not lf.implementation.is_duckdb():
+        # DuckDB compares an ENUM with text directly (and fast); Polars' Enum refuses names
+        # outside its categories, so other engines compare text.
+        name = name.cast(nw.String)
+    # Without a breakdown there is no _group column until the end: one column less to carry.
+    group = [nw.col(by).cast(nw.String).fill_null("(none)").alias("_group")] if by else []
+    # Step numbers precomputed at import are the positions, with no sort to pay.
+    step = ["_step"] if uses_precomputed(lf) else []
+    prepared = lf.filter(~nw.col("touchpoint").is_null()).select(
+        "customer_id", *order, name.alias("_name"), *group, *step
+    )
+    if full_positions:
+        prepared = (prepared.with_columns(nw.col("_step").alias("_full")) if step
+                    else ordered_window(prepared, order, step="_full"))
+    # Only the steps' own events matter; their order among themselves is journey order. (A
+    # strict funnel also needs to know that the event at a position is not a step's: its
+    # full positions are numbered over every event, before this filter, so a gap in them
+    # is such an event.)
+    wanted = sorted({n for names in sets for n in names})
+    return prepared.filter(nw.col("_name").is_in(wanted))
 
 
 def _ordered(lf: nw.LazyFrame, sets: list[tuple[str, ...]], window: timedelta | None):

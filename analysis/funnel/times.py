@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frames import canonical, to_pandas
-from analysis.funnel.core import Mode, Steps, check_funnel, customer_steps, step_sets
+from analysis.frames import canonical
+from analysis.funnel.core import Mode, Steps, check_funnel, step_sets
+from analysis.funnel.walk import step_events, step_times_from_events
 
 
 def step_times(
@@ -33,17 +34,16 @@ def step_times(
     ``_t{k-1}``, the time of the event that counted for each step (NaT from the first step
     not reached). Customer ids are left out: the aggregates do not need them, and the table
     stays small enough to keep. Feed it to :func:`funnel_from_times`,
-    :func:`time_to_convert_from_times` or :func:`funnel_over_time_from_times`.
+    :func:`time_to_convert_from_times` or :func:`funnel_over_time_from_times`. It is
+    :func:`analysis.funnel.step_times_from_events` of :func:`analysis.funnel.step_events`:
+    keep those to change the mode or window without reading the events again.
 
     Raises
     ------
     ParameterError
         An unknown step name, mode or window (see :func:`analysis.funnel.funnel`).
     """
-    sets = step_sets(steps)
     lf = canonical(events, "events")
-    check_funnel(lf, sets, window=window, by=by, mode=mode, step_col=step_col)
-    per = customer_steps(lf, sets, window=window, by=by, mode=mode, step_col=step_col)
-    times = to_pandas(per.drop("customer_id"))
-    # Few distinct groups over up to millions of rows: a category keeps the table small.
-    return times.astype({"_group": "category"})
+    check_funnel(lf, step_sets(steps), window=window, by=by, mode=mode, step_col=step_col)
+    table = step_events(lf, steps, by=by, step_col=step_col)
+    return step_times_from_events(table, steps, window=window, mode=mode)

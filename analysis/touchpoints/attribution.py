@@ -12,12 +12,16 @@ comes from the columns precomputed at import when the events carry them (else on
 window); each customer's first conversion from one grouped query over the few rows that carry
 it, joined back; the touches are kept once and shared by every model: the per-touch models
 and Shapley sum them per journey and key, then per key, and Markov reads one grouped table of
-transition counts. Only those small aggregates reach pandas and numpy.
+transition counts. Only those small aggregates reach pandas and numpy, with the converting
+journeys' touches that time decay weighs (:mod:`analysis.touchpoints.time_decay`): kept with
+the other models' credit (:func:`model_credit`), a new half-life costs a couple of array sums
+(:func:`compare_models_from_credit`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -40,6 +44,7 @@ from analysis.touchpoints.markov import (
     touch_counts,
     transition_rows,
 )
+from analysis.touchpoints.time_decay import decay_touches, time_decay_credit
 
 Model = Literal["first", "last", "linear", "position", "time_decay", "markov", "shapley"]
 AttributeBy = Literal["touchpoint", "channel"]
@@ -143,6 +148,44 @@ def compare_models(
     sums to the converting journeys), one row per touchpoint (or channel), ordered by the
     first model's credit, most first.
     """
+    _check_half_life(half_life_days)
+    credit = model_credit(events, conversion=conversion, by=by, models=models,
+                          lookback=lookback)
+    return compare_models_from_credit(credit, half_life_days=half_life_days)
+
+
+@dataclass(frozen=True)
+class ModelCredit:
+    """The models' credit that does not depend on the time-decay half-life, and what time
+    decay needs to be computed for any half-life (:func:`model_credit`).
+
+    ``table``: one row per key seen among the touches (index), one column per model but
+    time decay (credited conversions). ``decay``: one row per touch of a converting journey
+    (empty unless time decay is wanted): ``_journey`` (a number per journey), ``_key`` and
+    ``_rel`` (seconds before the journey's youngest touch). ``converters``: converting
+    journeys; ``credited``: those with a touch.
+    """
+
+    table: pd.DataFrame
+    decay: pd.DataFrame
+    models: tuple[str, ...]
+    by: str
+    converters: int
+    credited: int
+
+
+def model_credit(
+    events: Any,
+    *,
+    conversion: Sequence[str],
+    by: AttributeBy = "touchpoint",
+    models: Sequence[Model] = MODELS,
+    lookback: timedelta | None = None,
+) -> ModelCredit:
+    """Follow the journeys once for :func:`compare_models`: every model's credit but time
+    decay's, and the converting journeys' touches that time decay weighs. Feed it to
+    :func:`compare_models_from_credit` with any half-life (parameters as in
+    :func:`compare_models`)."""
     if isinstance(models, str):
         models = (models,)
     for name in models:
@@ -152,23 +195,35 @@ def compare_models(
     lf = canonical(events, "events")
     names, key = check_conversion(lf, conversion), _check_by(lf, by)
     lookback_seconds = _check_lookback(lookback)
-    half_life = _check_half_life(half_life_days)
-    heuristics = [m for m in models if m in _HEURISTICS]
+    heuristics = [m for m in models if m in _HEURISTICS and m != "time_decay"]
     touches, converters = _touches(lf, names, key, lookback_seconds)
     counts = touch_counts(touches)
     credited, seen = credited_journeys(counts), sorted(set(counts["_key"]))
     # Every key seen among the touches gets a row, converting journeys or not.
     credits = [pd.DataFrame(index=pd.Index(seen, dtype=object))]
     if heuristics:
-        credits.append(_heuristic_credit(touches, heuristics, half_life))
+        credits.append(_heuristic_credit(touches, heuristics))
     if "markov" in models:
         credits.append(markov_removal_credit(transition_rows(counts)).to_frame("markov"))
-    table = pd.concat(credits, axis=1).reindex(columns=list(models)).fillna(0.0)
-    if converters > credited:
-        table.loc[NO_TOUCH] = float(converters - credited)
+    decay = decay_touches(touches if "time_decay" in models else None)
+    return ModelCredit(pd.concat(credits, axis=1), decay, tuple(models), by, converters,
+                       credited)
+
+
+def compare_models_from_credit(credit: ModelCredit, *, half_life_days: float = 7.0
+                               ) -> pd.DataFrame:
+    """:func:`compare_models` from :func:`model_credit`: only time decay is computed."""
+    half_life = _check_half_life(half_life_days)
+    table = credit.table.copy()
+    if "time_decay" in credit.models:
+        table["time_decay"] = time_decay_credit(credit.decay, half_life)
+    table = table.reindex(columns=list(credit.models)).fillna(0.0)
+    if credit.converters > credit.credited:
+        table.loc[NO_TOUCH] = float(credit.converters - credit.credited)
+    by, first = credit.by, credit.models[0]
     table = table.rename_axis(by).reset_index()
     # Ties by name, so every engine (whatever order its groups come in) gives the same table.
-    return table.sort_values([models[0], by], ascending=[False, True]).reset_index(drop=True)
+    return table.sort_values([first, by], ascending=[False, True]).reset_index(drop=True)
 
 
 def check_model(model: str) -> None:
@@ -308,30 +363,24 @@ def _credit_terms() -> dict[str, nw.Expr]:
                 .otherwise(nw.when(n == 2).then(count * 0.5)
                            .otherwise(first * 0.4 + last * 0.4 + (count - first - last) * middle)))
     return {"first": first, "last": last, "linear": count / n, "position": position,
-            "time_decay": nw.col("_w") / nw.col("_wsum"),
             "shapley": 1.0 / nw.col("_d").cast(nw.Float64)}
 
 
-def _heuristic_credit(
-    touches: nw.LazyFrame, models: list[str], half_life_days: float
-) -> pd.DataFrame:
-    """Credit per key of the per-touch models (and Shapley) over the converting journeys.
+def _heuristic_credit(touches: nw.LazyFrame, models: list[str]) -> pd.DataFrame:
+    """Credit per key of the per-touch models but time decay (and Shapley) over the
+    converting journeys.
 
-    Touches are summed per journey and key (count, time-decay weight, first and last place),
-    then per journey (touches, distinct keys, total weight); each model's credit to a key is
-    a function of the two, summed per key. Shapley gives each journey's conversion in equal
-    parts to its distinct keys.
+    Touches are summed per journey and key (count, first and last place), then per journey
+    (touches, distinct keys); each model's credit to a key is a function of the two, summed
+    per key. Shapley gives each journey's conversion in equal parts to its distinct keys.
     """
-    # Ages count from the journey's youngest touch, which scales every weight of the journey
-    # alike (normalisation cancels it) and keeps old journeys from underflowing to 0 / 0.
-    decay = (nw.col("_rel") * (-np.log(2.0) / (half_life_days * 86_400.0))).exp()
     per_key = materialize(touches.filter(nw.col("_converted") == 1)
                           .group_by("customer_id", "_key").agg(
-        nw.len().alias("_c"), decay.sum().alias("_w"),
-        nw.col("_step").min().alias("_m"), nw.col("_step").max().alias("_x")))
+        nw.len().alias("_c"), nw.col("_step").min().alias("_m"),
+        nw.col("_step").max().alias("_x")))
     journeys = per_key.group_by("customer_id").agg(
         nw.col("_m").min().alias("_kmin"), nw.col("_x").max().alias("_kmax"),
-        nw.col("_c").sum().alias("_n"), nw.len().alias("_d"), nw.col("_w").sum().alias("_wsum"))
+        nw.col("_c").sum().alias("_n"), nw.len().alias("_d"))
     terms = _credit_terms()
     grouped = (per_key.join(journeys, on="customer_id")
                .with_columns(*[terms[m].alias(m) for m in models])

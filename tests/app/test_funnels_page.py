@@ -66,29 +66,33 @@ def test_unknown_step_names_get_a_suggestion(workspace_path):
 
 
 def test_a_breakdown_recomputes_only_the_funnel(workspace_path, monkeypatch):
-    calls = count_calls(monkeypatch, funnel, ["step_times", "funnel_from_times",
+    calls = count_calls(monkeypatch, funnel, ["step_events", "step_times_from_events",
+                                              "funnel_from_times",
                                               "time_to_convert_from_times", "drop_off",
                                               "funnel_over_time_from_times"])
     at = _page()
     before = dict(calls)
-    # The funnel and its timing share one pass over the customers.
-    assert before["step_times"] == 1
+    # The funnel and its timing share one read of the events and one pass over the customers.
+    assert before["step_events"] == 1 and before["step_times_from_events"] == 1
     assert before["funnel_from_times"] == 1 and before["time_to_convert_from_times"] == 1
     # Closed tabs are not computed: the drop-off and the trend wait until they are opened.
     assert calls["drop_off"] == 0 and calls["funnel_over_time_from_times"] == 0
     at.selectbox(key="f_bd").set_value("segment").run()
     assert [e.value for e in at.exception] == []
-    assert calls["step_times"] == 2 and calls["funnel_from_times"] == 2
+    assert calls["step_events"] == 2 and calls["step_times_from_events"] == 2
+    assert calls["funnel_from_times"] == 2
     for unchanged in ("time_to_convert_from_times", "drop_off", "funnel_over_time_from_times"):
         assert calls[unchanged] == before.get(unchanged, 0), unchanged
 
 
 def test_a_mode_change_follows_the_customers_once(workspace_path, monkeypatch):
-    calls = count_calls(monkeypatch, funnel, ["step_times", "funnel", "time_to_convert"])
+    calls = count_calls(monkeypatch, funnel, ["step_events", "step_times_from_events",
+                                              "funnel", "time_to_convert"])
     at = _page()
     at.selectbox(key="f_mode").set_value("strict").run()
     assert [e.value for e in at.exception] == []
-    assert calls["step_times"] == 2
+    # The steps' events are read once; the customers are followed once per mode.
+    assert calls["step_events"] == 1 and calls["step_times_from_events"] == 2
     assert calls["funnel"] == 0 and calls["time_to_convert"] == 0
 
 

@@ -11,6 +11,7 @@ import pytest
 from analysis import ingest
 from analysis.store import Workspace
 from tests.app.conftest import count_calls, open_page, qp
+from ui import touchpoint_attribution
 from ui import touchpoints as ui_touchpoints
 
 PAGE = "pages/6_Touchpoints.py"
@@ -49,12 +50,12 @@ def test_demo_shows_the_planted_make_and_break_points(workspace_path):
 
 def test_a_link_to_the_journey_map_opens_it_and_keeps_the_tab(workspace_path, monkeypatch):
     calls = count_calls(monkeypatch, ui_touchpoints,
-                        ["touchpoint_scorecard", "compare_models", "online_offline",
-                         "journey_map"])
+                        ["touchpoint_scorecard", "online_offline", "journey_map"])
+    credit = count_calls(monkeypatch, touchpoint_attribution, ["model_credit"])
     at = open_page(PAGE, tab="map")
     assert not _errors(at)
     assert calls["journey_map"] >= 1
-    assert (calls["touchpoint_scorecard"], calls["compare_models"],
+    assert (calls["touchpoint_scorecard"], credit["model_credit"],
             calls["online_offline"]) == (0, 0, 0)
     assert any(h.value == "Journey map" for h in at.subheader)
     assert _charts(at) and at.selectbox(key="t_pa").value == ""
@@ -131,15 +132,30 @@ def test_defaults_stay_out_of_the_link_and_bad_values_fall_back(workspace_path):
 
 
 def test_changing_attribution_does_not_rescore(workspace_path, monkeypatch):
-    calls = count_calls(monkeypatch, ui_touchpoints,
-                        ["touchpoint_scorecard", "compare_models", "journey_map"])
+    calls = count_calls(monkeypatch, ui_touchpoints, ["touchpoint_scorecard", "journey_map"])
+    credit = count_calls(monkeypatch, touchpoint_attribution, ["model_credit"])
     at = open_page(PAGE, tab="attribution")
-    assert calls["touchpoint_scorecard"] == 0 and calls["compare_models"] == 1
+    assert calls["touchpoint_scorecard"] == 0 and credit["model_credit"] == 1
     at.number_input(key="t_lb").set_value(14).run()
     assert not _errors(at)
     assert calls["touchpoint_scorecard"] == 0 and calls["journey_map"] == 0
-    assert calls["compare_models"] == 2
+    assert credit["model_credit"] == 2
     assert qp(at, "lb") == ["14"] and qp(at, "tab") == ["attribution"]
+
+
+def test_a_new_half_life_weighs_the_kept_touches_again(workspace_path, monkeypatch):
+    credit = count_calls(monkeypatch, touchpoint_attribution,
+                         ["model_credit", "compare_models_from_credit"])
+    at = open_page(PAGE, tab="attribution")
+    before = at.dataframe[0].value.copy()
+    at.number_input(key="t_hl").set_value(1).run()
+    assert not _errors(at)
+    # The journeys are followed once; only the half-life's model is computed again.
+    assert credit["model_credit"] == 1 and credit["compare_models_from_credit"] == 2
+    after = at.dataframe[0].value
+    assert qp(at, "hl") == ["1"]
+    changed = [c for c in after.columns if not after[c].equals(before[c])]
+    assert changed == ["time_decay"]
 
 
 def test_changing_the_reach_trend_recounts_reach_only(workspace_path, monkeypatch):
