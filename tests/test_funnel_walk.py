@@ -99,3 +99,35 @@ def test_bad_mode_and_window_are_refused_without_the_events():
     with pytest.raises(funnel.core.ParameterError):
         funnel.step_times_from_events(table, ["Product page", "Purchase"],
                                       window=timedelta(days=-1))
+
+
+def _dated(rows: list[tuple]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["customer_id", "timestamp", "touchpoint"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[us]")
+    df["event_seq"] = np.arange(len(df), dtype="int64")
+    return df
+
+
+@pytest.mark.parametrize("mode", ["ordered", "any_order"])
+def test_an_undated_step_event_is_skipped_not_taken_as_the_start(mode):
+    """A step-1 event without a time sorts first, but has no time to measure from: the
+    customer's step 1 is their first dated one (as the engine's minimum time takes it)."""
+    df = _dated([("a", None, "view"), ("a", "2025-01-02", "view"),
+                 ("a", "2025-01-03", "cart"), ("a", "2025-01-04", "buy")])
+    steps = [["view"], ["cart"], ["buy"]]
+    got = funnel.step_times_from_events(funnel.step_events(df, steps), steps, mode=mode)
+    assert [got[f"_t{i}"].iloc[0] for i in range(3)] == [
+        pd.Timestamp(f"2025-01-0{d}") for d in (2, 3, 4)]
+
+
+@pytest.mark.parametrize("mode", ["ordered", "strict", "any_order"])
+def test_events_without_a_customer_join_no_journey(mode):
+    df = _dated([(None, "2025-01-01", "view"), (None, "2025-01-02", "view"),
+                 (None, "2025-01-03", "cart"), (None, "2025-01-04", "buy"),
+                 ("c", "2025-02-01", "cart"), ("c", "2025-02-02", "view")])
+    steps = [["view"], ["cart"], ["buy"]]
+    got = funnel.step_times_from_events(funnel.step_events(df, steps), steps, mode=mode)
+    assert len(got) == 1  # customer c only
+    assert pd.isna(got["_t2"].iloc[0])  # c never bought
+    engine = funnel.funnel(df, steps, mode=mode)
+    assert int(engine["customers"].iloc[0]) == 1

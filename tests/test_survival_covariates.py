@@ -174,3 +174,17 @@ def test_step_numbers_of_the_import_give_the_same_covariates(events, feedback, u
         pd.testing.assert_frame_equal(
             journey_covariates(with_steps, top_touchpoints=top, feedback=feedback),
             journey_covariates(relation, top_touchpoints=top, feedback=feedback))
+
+
+def test_mean_score_joins_ids_typed_apart_as_text():
+    """Events with numeric ids and feedback with the same ids as text still pair up (a
+    silent miss would leave every mean score empty and the Cox model without rows)."""
+    events = pd.DataFrame({"customer_id": [1, 1, 2],
+                           "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02",
+                                                        "2025-01-01"]),
+                           "touchpoint": ["a", "b", "a"]})
+    feedback = pd.DataFrame({"customer_id": ["1", "2"],
+                             "timestamp": pd.to_datetime(["2025-01-01", "2025-01-01"]),
+                             "score": [5.0, 9.0], "scale": "nps"})
+    out = journey_covariates(events, feedback=feedback)
+    assert out["mean_score"].tolist() == [5.0, 9.0]

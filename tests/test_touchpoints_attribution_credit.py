@@ -80,3 +80,20 @@ def test_a_bad_half_life_is_refused_before_the_journeys_are_followed():
     credit = model_credit(_frame(), conversion=["Purchase"])
     with pytest.raises(ParameterError, match="half_life_days"):
         compare_models_from_credit(credit, half_life_days=float("nan"))
+
+
+def test_an_undated_touch_weighs_nothing_in_time_decay():
+    """A touch without a time has no age: the journey's conversion is shared by its dated
+    touches, and other journeys keep their credit (a NaN weight once wiped out every key)."""
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "b", "b"],
+        "timestamp": [None, T0 + timedelta(days=1), T0 + timedelta(days=2),
+                      T0, T0 + timedelta(days=1), T0 + timedelta(days=2)],
+        "touchpoint": ["Email", "Web", "Buy", "Email", "Web", "Buy"]})
+    events["timestamp"] = pd.to_datetime(events["timestamp"]).astype("datetime64[us]")
+    table = compare_models(events, conversion=["Buy"], models=("time_decay",),
+                           half_life_days=1.0).set_index("touchpoint")["time_decay"]
+    # a: Web alone (dated); b: Email weighs 2^-1 against Web's 1.
+    assert table["Web"] == pytest.approx(1 + 2 / 3)
+    assert table["Email"] == pytest.approx(1 / 3)
+    assert table.sum() == pytest.approx(2.0)

@@ -177,7 +177,8 @@ def step_rows(
     group = [nw.col(by).cast(nw.String).fill_null("(none)").alias("_group")] if by else []
     # Step numbers precomputed at import are the positions, with no sort to pay.
     step = ["_step"] if uses_precomputed(lf) else []
-    prepared = lf.filter(~nw.col("touchpoint").is_null()).select(
+    # Events without a customer belong to no journey.
+    prepared = lf.filter(~nw.col("touchpoint").is_null(), ~nw.col("customer_id").is_null()).select(
         "customer_id", *order, name.alias("_name"), *group, *step
     )
     if full_positions:

@@ -55,6 +55,10 @@ def step_events(
     rows = step_rows(lf, sets, by=by, step_col=step_col, full_positions=True)
     keep = ["customer_id", "_full", "timestamp", "_name", *(["_group"] if by else [])]
     raw = to_pandas(rows.select(*keep))
+    # An event without a time cannot be ordered against a step's time (the engine's minimum
+    # skips it too); dropped after the full positions are numbered, so it still breaks a
+    # strict run.
+    raw = raw[raw["timestamp"].notna()]
     customer = pd.factorize(raw["customer_id"])[0].astype(np.int64)
     full = raw["_full"].to_numpy(dtype=np.int64)
     if not _in_journey_order(customer, full):

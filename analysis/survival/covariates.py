@@ -85,7 +85,10 @@ def journey_covariates(
         out[column] = out[column].fillna(0).astype("int64")
     if feedback is not None:  # a left join on customer_id, without copying the table
         means = _mean_scores(feedback)
-        found = pd.Index(means["customer_id"]).get_indexer(out["customer_id"])
+        known, wanted = means["customer_id"], out["customer_id"]
+        if known.dtype != wanted.dtype:  # ids typed apart (numbers, text) match as text
+            known, wanted = known.astype(str), wanted.astype(str)
+        found = pd.Index(known).get_indexer(wanted)
         out["mean_score"] = np.append(means["mean_score"].to_numpy(dtype=float), np.nan)[found]
     out = out.sort_values("customer_id", kind="stable")  # a copy: reset_index copies again
     out.index = pd.RangeIndex(len(out))

@@ -25,7 +25,9 @@ def decay_touches(touches: nw.LazyFrame | None) -> pd.DataFrame:
     if touches is None:
         return pd.DataFrame({"_journey": np.zeros(0, np.int64), "_key": pd.Categorical([]),
                              "_rel": np.zeros(0)})
-    rows = to_pandas(touches.filter(nw.col("_converted") == 1)
+    # A touch without a time has no age: it weighs nothing (a journey of such touches earns
+    # no time-decay credit).
+    rows = to_pandas(touches.filter(nw.col("_converted") == 1, ~nw.col("_rel").is_null())
                      .select("customer_id", "_key", "_rel"))
     # Numbers instead of ids: the table stays small enough to keep.
     return pd.DataFrame({"_journey": pd.factorize(rows["customer_id"])[0].astype(np.int64),
