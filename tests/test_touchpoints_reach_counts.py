@@ -18,7 +18,12 @@ import pytest
 from analysis import stats
 from analysis.frames import Filters, canonical
 from analysis.precompute import PREV_SAME_TOUCHPOINT, add_journey_columns
-from analysis.touchpoints.trend import NEXT_TIMES, next_times_usable, reach_counts, trend_events
+from analysis.touchpoints.trend import (
+    NEIGHBOUR_TIMES,
+    neighbour_times_usable,
+    reach_counts,
+    trend_events,
+)
 
 T0 = datetime(2025, 1, 27, 22)  # a Monday night, days before a month's end
 TOUCHPOINTS = ["Ad", "Mail", "Visit", "Buy"]
@@ -85,7 +90,7 @@ def test_reach_counts_match_distinct_customers_on_every_path(seed, period, perio
              ("channel filter", stored(df, web), df[df["channel"] == "web"], False)]
     for name, lf, expected_rows, fast in cases:
         ev = trend_events(lf)
-        assert all(c in ev.collect_schema().names() for c in NEXT_TIMES) == fast, name
+        assert all(c in ev.collect_schema().names() for c in NEIGHBOUR_TIMES) == fast, name
         got = tidy(reach_counts(ev, period, periods))
         pd.testing.assert_frame_equal(got, tidy(reference(expected_rows, period, periods)),
                                       obj=name)
@@ -107,7 +112,7 @@ def test_datasets_stored_before_the_column_count_distinct_ids():
     lf = stored(df, None)
     old = nw.from_native(lf.to_native().select(duckdb.StarExpression(
         exclude=[PREV_SAME_TOUCHPOINT])))
-    assert not next_times_usable(old)
+    assert not neighbour_times_usable(old)
     got = tidy(reach_counts(trend_events(old), "month", 6))
     pd.testing.assert_frame_equal(got, tidy(reference(df, "month", 6)))
 
@@ -121,7 +126,7 @@ def test_scorecard_reads_first_touches_alike_from_the_precomputed_times(seed):
     df = make_events(seed, customers=120)
     options = {"conversion": ["Buy"], "churn": ["Visit"], "start_at": []}
     lf = stored(df, None)
-    assert next_times_usable(lf)
+    assert neighbour_times_usable(lf)
     fast = touchpoint_scorecard(lf, **options)
     slow = touchpoint_scorecard(df, **options)
     pd.testing.assert_frame_equal(fast.table, slow.table)

@@ -41,7 +41,7 @@ from analysis.touchpoints.exposures import (
 )
 from analysis.touchpoints.trend import (
     COUNT_COLUMNS,
-    NEXT_TIMES,
+    NEIGHBOUR_TIMES,
     STORED_PERIODS,
     TREND_COLUMNS,
     as_text,
@@ -229,7 +229,7 @@ def _names(value: Sequence[str] | None, what: str) -> list[str]:
 def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
     """customer_id, timestamp, touchpoint, channel (when there is one; both as stored, cast
     to text after grouping), ``_pos`` (place in the journey), ``_gap`` (seconds to the next
-    event); the precomputed ``trend.NEXT_TIMES`` when there are any."""
+    event); the precomputed ``trend.NEIGHBOUR_TIMES`` when there are any."""
     names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
@@ -241,7 +241,7 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
              nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
              .alias("next_timestamp")] if fast else []
     if fast and PREV_SAME_TOUCHPOINT in names:  # for trend.reach_counts
-        known += [nw.col(c) for c in NEXT_TIMES]
+        known += [nw.col(c) for c in NEIGHBOUR_TIMES]
     raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
     lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)
     if not fast:

@@ -31,24 +31,24 @@ COUNT_COLUMNS: tuple[str, ...] = ("period", "_period", "_tp", "customers")
 #: the period when the next step falls in another period or there is none, and their first
 #: one of the touchpoint in the period when the previous one does; distinct customers are a
 #: count of those events, with no distinct count.
-NEXT_TIMES: tuple[str, ...] = ("_next_timestamp", PREV_SAME_TOUCHPOINT)
+NEIGHBOUR_TIMES: tuple[str, ...] = ("_next_timestamp", PREV_SAME_TOUCHPOINT)
 
 
 def trend_events(lf: nw.LazyFrame) -> nw.LazyFrame:
     """customer_id, timestamp and touchpoint of the events the scorecard scores (no missing
-    touchpoint, customer or time), all :func:`reach_trend` needs; and the next times
-    precomputed at import (:data:`NEXT_TIMES`) when ``lf`` has them for whole journeys."""
+    touchpoint, customer or time), all :func:`reach_trend` needs; and the neighbouring times
+    precomputed at import (:data:`NEIGHBOUR_TIMES`) when ``lf`` has them for whole journeys."""
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    nexts = list(NEXT_TIMES) if next_times_usable(lf) else []
+    neighbours = list(NEIGHBOUR_TIMES) if neighbour_times_usable(lf) else []
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
-    return lf.select("customer_id", "timestamp", "touchpoint", *nexts)
+    return lf.select("customer_id", "timestamp", "touchpoint", *neighbours)
 
 
-def next_times_usable(lf: nw.LazyFrame) -> bool:
-    """Whether ``lf`` carries :data:`NEXT_TIMES` that describe its whole journeys."""
+def neighbour_times_usable(lf: nw.LazyFrame) -> bool:
+    """Whether ``lf`` carries :data:`NEIGHBOUR_TIMES` that describe its whole journeys."""
     names = lf.collect_schema().names()
-    return all(c in names for c in NEXT_TIMES) and uses_precomputed(lf)
+    return all(c in names for c in NEIGHBOUR_TIMES) and uses_precomputed(lf)
 
 
 def as_text(lf: nw.LazyFrame, columns: dict[str, str]) -> nw.LazyFrame:
@@ -72,7 +72,7 @@ def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     in the last ``periods`` periods with events: :data:`COUNT_COLUMNS`, sorted by period."""
     keyed = _keyed(ev, period)
     distinct = nw.col("customer_id").n_unique().alias("customers")
-    if all(c in ev.collect_schema().names() for c in NEXT_TIMES):  # see trend_events
+    if all(c in ev.collect_schema().names() for c in NEIGHBOUR_TIMES):  # see trend_events
         keyed = keyed.with_columns(_alone_in_period("_next_timestamp", period, ev).alias("_la"),
                                    _alone_in_period(PREV_SAME_TOUCHPOINT, period, ev)
                                    .alias("_lt"))
