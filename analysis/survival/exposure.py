@@ -76,11 +76,15 @@ def exposure_hazards(lifetimes: pd.DataFrame, exposures: pd.DataFrame
     at_risk = len(duration) - np.searchsorted(np.sort(duration), times, "left").astype(float)
     position = _positions(lifetimes["customer_id"][keep], exposures["customer_id"])
     days = exposures["days"].to_numpy(dtype=float)
-    found = position >= 0
+    found = np.flatnonzero(position >= 0)
+    # Rows grouped by label with one stable sort (labels in order of first appearance).
+    codes, labels = pd.factorize(exposures["exposure"].to_numpy()[found])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
     out: dict[Any, ExposureHazard] = {}
-    for label, rows in pd.Series(np.arange(len(exposures))[found]).groupby(
-            exposures["exposure"].to_numpy()[found], sort=False):
-        where, t = position[rows.to_numpy()], days[rows.to_numpy()]
+    for i, label in enumerate(labels):
+        rows = found[order[bounds[i]:bounds[i + 1]]]
+        where, t = position[rows], days[rows]
         within = ~np.isnan(t) & (t < duration[where])
         where, begin = where[within], np.maximum(t[within], 0.0)
         out[label] = _one_exposure(times, d, at_risk, begin, duration[where], event[where],

@@ -19,7 +19,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from analysis.frames import materialize, naive_utc, to_pandas
+from analysis.frames import materialize, naive_utc, seconds_between, to_pandas
 from analysis.precompute import PREV_SAME_TOUCHPOINT
 from analysis.survival.exposure import exposure_hazards
 from analysis.survival.lifetimes import lifetimes_from_first
@@ -39,17 +39,24 @@ def eligible(reached: pd.Series, outcome: list[str]) -> list[str]:
     return [tp for tp, n in reached.items() if tp not in outcome and n >= MIN_EXPOSED_FOR_HR]
 
 
-def first_touches(firsts: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
-    """``_key`` (the customer's number, see :func:`first_touch_tables`), ``_tp``,
-    ``_first_at`` (first time), ``_start`` (first event), ``_churn_start`` (first start of a
-    churn lifetime) and ``_converted_at`` (first conversion) of ``touchpoints``, in pandas.
-    Customers come as numbers: millions of text ids cost seconds to fetch and to match."""
-    columns = ["_key", "_tp", "_first_at", "_start", "_churn_start", "_converted_at"]
+def exposure_rows(firsts: nw.LazyFrame, touchpoints: list[str], since: str,
+                  before: str | None = None) -> pd.DataFrame:
+    """The first touches of ``touchpoints`` in ``firsts`` (see :func:`first_touch_tables`)
+    as ``_key`` (the customer's number), ``_tp`` (the touchpoint as stored: an ENUM comes as
+    categories) and ``days`` from column ``since`` to the touch, in pandas; rows without
+    ``since`` are left out, and so are touches at or after column ``before`` (when given and
+    set). Customers come as numbers and the days are computed in the engine: millions of
+    text ids and times cost seconds to fetch and to convert."""
     if not touchpoints:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "_key" else object)
-                             for c in columns})
-    return to_pandas(firsts.filter(nw.col("_tp").is_in(touchpoints)).select(
-        "_key", nw.col("touchpoint").alias("_tp"), *columns[2:]))
+        return pd.DataFrame({"_key": pd.Series(dtype="int64"), "_tp": pd.Series(dtype=object),
+                             "days": pd.Series(dtype="float64")})
+    kept = nw.col("_tp").is_in(touchpoints) & ~nw.col(since).is_null()
+    if before is not None:
+        kept = kept & (nw.col(before).is_null() | (nw.col("_first_at") < nw.col(before)))
+    rows = firsts.filter(kept)
+    # As _days does: microseconds to seconds, then to days (the same floats).
+    days = seconds_between(rows, "_first_at", since) / 86_400
+    return to_pandas(rows.select("_key", nw.col("touchpoint").alias("_tp"), days.alias("days")))
 
 
 def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[str]
@@ -98,24 +105,23 @@ def hazard_ratios(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
                   churn: list[str], start_at: list[str]) -> pd.DataFrame:
     """The conversion and the churn hazard ratios (exposures.CONVERSION_COLUMNS and
     CHURN_COLUMNS), from one collection of the first touches both fit."""
-    fitted = list(dict.fromkeys(eligible(reached, conversion) + eligible(reached, churn)))
-    when = first_touches(firsts, fitted)
-    out = churn_hazards(lf, when, people, reached, churn, start_at)
+    out = churn_hazards(lf, firsts, people, reached, churn, start_at)
     spans = pd.DataFrame({"_key": pd.Series(dtype="int64"), "_start": [], "_converted_at": []})
-    data_end = None
+    data_end, when = None, exposure_rows(firsts, [], "_start")
     if eligible(reached, conversion):
         data_end = ev.select(nw.col("timestamp").max()).collect().item()
         spans = to_pandas(people.select("_key", "_start", "_converted_at"))
+        when = exposure_rows(firsts, eligible(reached, conversion), "_start", "_converted_at")
     return conversion_hazards(spans, when, reached, conversion, data_end).join(out)
 
 
-def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, people: nw.LazyFrame,
+def churn_hazards(lf: nw.LazyFrame, firsts: nw.LazyFrame, people: nw.LazyFrame,
                   reached: pd.Series, churn: list[str], start_at: list[str]) -> pd.DataFrame:
     """Churn hazard ratio of exposure from each touchpoint's first event.
 
     Lifetimes run from the first ``start_at`` event (the first event when empty) to the first
     churn event or the end of the data; a touch before the start counts from the start.
-    ``when``: :func:`first_touches`; ``people``: its customers' ``customer_id`` and ``_key``.
+    ``firsts``, ``people``: :func:`first_touch_tables`.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CHURN_COLUMNS))
     fitted = eligible(reached, churn)
@@ -125,9 +131,9 @@ def churn_hazards(lf: nw.LazyFrame, when: pd.DataFrame, people: nw.LazyFrame,
     lifetimes = lifetimes_from_first(lf, start_at, churn_touchpoints=churn)
     if lifetimes.empty or not lifetimes["churned"].any():
         return out
-    rows = when[when["_tp"].isin(fitted) & when["_churn_start"].notna()]
-    days = _days(rows["_first_at"], rows["_churn_start"])
-    return _fit_each(out, lifetimes.assign(customer_id=_keys(people, lifetimes)), rows, days)
+    rows = exposure_rows(firsts, fitted, "_churn_start")
+    return _fit_each(out, lifetimes.assign(customer_id=_keys(people, lifetimes)), rows,
+                     rows["days"].to_numpy(dtype=float))
 
 
 def _keys(people: nw.LazyFrame, lifetimes: pd.DataFrame) -> np.ndarray:
@@ -147,8 +153,8 @@ def conversion_hazards(people: pd.DataFrame, when: pd.DataFrame, reached: pd.Ser
     Each customer is followed from their first event to their first conversion (the event)
     or the end of the data (``data_end``, censored: they could still have converted until
     then); a touch at or after the conversion never counts. ``people``: customer_id,
-    ``_start``, ``_converted_at`` per customer (``_key``: its number); ``when``:
-    :func:`first_touches`.
+    ``_start``, ``_converted_at`` per customer (``_key``: its number); ``when``: the
+    touches before the conversion, in days from ``_start`` (:func:`exposure_rows`).
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CONVERSION_COLUMNS))
     fitted = eligible(reached, conversion)
@@ -158,11 +164,7 @@ def conversion_hazards(people: pd.DataFrame, when: pd.DataFrame, reached: pd.Ser
     lifetimes = pd.DataFrame({"customer_id": people["_key"].astype("int64"),
                               "duration_days": _days(end, people["_start"]),
                               "churned": people["_converted_at"].notna().to_numpy()})
-    # A touch at or after the conversion is never exposed time: not passed on at all.
-    converted_at = when["_converted_at"]
-    rows = when[when["_tp"].isin(fitted) & (converted_at.isna()
-                                            | (when["_first_at"] < converted_at))]
-    return _fit_each(out, lifetimes, rows, _days(rows["_first_at"], rows["_start"]))
+    return _fit_each(out, lifetimes, when, when["days"].to_numpy(dtype=float))
 
 
 def _days(later: pd.Series, earlier: pd.Series) -> np.ndarray:
