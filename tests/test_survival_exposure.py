@@ -84,3 +84,18 @@ def test_many_exposures_at_once_match_lifelines_each():
                                                     rel=1e-4)
     assert np.isnan(many["c"].hazard_ratio) and many["c"].message and many["c"].exposed == 3
     assert many["a"].ci_low < 2.0 < many["a"].ci_high
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_customers_found_by_number_as_by_hashing(dense):
+    """Whole-number ids are found through a lookup table when they are dense (the
+    scorecard's customer ranks, with negative ones for customers without a touch) and by
+    hashing otherwise: the same rows either way, -1 for ids not among the lifetimes."""
+    from analysis.survival.exposure import _positions
+
+    rng = np.random.default_rng(3)
+    ids = rng.permutation(np.arange(-50, 1000)) * (1 if dense else 1_000_003)
+    wanted = rng.choice(np.concatenate([ids, ids.max() + 1 + np.arange(40)]), 5000)
+    got = _positions(pd.Series(ids), pd.Series(wanted))
+    assert (got == pd.Index(ids).get_indexer(wanted)).all()
+    assert (got == -1).any() and (got >= 0).any()

@@ -21,6 +21,7 @@ from analysis.precompute import PREV_SAME_TOUCHPOINT, add_journey_columns
 from analysis.touchpoints.trend import (
     NEIGHBOUR_TIMES,
     neighbour_times_usable,
+    period_counts,
     reach_counts,
     trend_events,
 )
@@ -94,6 +95,19 @@ def test_reach_counts_match_distinct_customers_on_every_path(seed, period, perio
         got = tidy(reach_counts(ev, period, periods))
         pd.testing.assert_frame_equal(got, tidy(reference(expected_rows, period, periods)),
                                       obj=name)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("precomputed", [True, False])
+def test_months_and_weeks_counted_together_match_each_alone(seed, precomputed):
+    """The scorecard counts both kinds of period in one grouped query: the same rows as the
+    distinct customers of each kind alone."""
+    df = make_events(seed)
+    ev = trend_events(stored(df, None) if precomputed else canonical(df, "events"))
+    both = period_counts(ev, {"month": 3, "week": 24})
+    for kind, periods in (("month", 3), ("week", 24)):
+        pd.testing.assert_frame_equal(tidy(both[both["period"] == kind].infer_objects()),
+                                      tidy(reference(df, kind, periods)), obj=kind)
 
 
 def test_previous_same_touchpoint_time_is_the_preceding_event_of_that_touchpoint():

@@ -79,6 +79,8 @@ def exposure_hazards(lifetimes: pd.DataFrame, exposures: pd.DataFrame
     found = np.flatnonzero(position >= 0)
     # Rows grouped by label with one stable sort (labels in order of first appearance).
     codes, labels = pd.factorize(exposures["exposure"].to_numpy()[found])
+    if len(labels) < 2**15:  # numpy sorts 16-bit numbers stably by radix, in one pass
+        codes = codes.astype(np.int16)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
     out: dict[Any, ExposureHazard] = {}
@@ -99,7 +101,15 @@ def _positions(lifetime_ids: pd.Series, exposure_ids: pd.Series) -> np.ndarray:
     are matched as numbers (hashing millions of texts costs seconds), others as text."""
     if (pd.api.types.is_integer_dtype(lifetime_ids)
             and pd.api.types.is_integer_dtype(exposure_ids)):
-        return pd.Index(lifetime_ids.to_numpy()).get_indexer(exposure_ids.to_numpy())
+        ids, wanted = lifetime_ids.to_numpy(), exposure_ids.to_numpy()
+        low = min(ids.min(initial=0), wanted.min(initial=0))
+        span = max(ids.max(initial=0), wanted.max(initial=0)) - low + 1
+        if span <= 4 * (len(ids) + len(wanted)) and pd.Index(ids).is_unique:
+            # Dense numbers (the scorecard's customer ranks): a lookup table, no hashing.
+            table = np.full(span, -1, dtype=np.int64)
+            table[ids - low] = np.arange(len(ids))
+            return table[wanted - low]
+        return pd.Index(ids).get_indexer(wanted)
     return pd.Index(lifetime_ids.astype(str).to_numpy()).get_indexer(
         exposure_ids.astype(str).to_numpy())
 

@@ -196,7 +196,9 @@ def model_credit(
     names, key = check_conversion(lf, conversion), _check_by(lf, by)
     lookback_seconds = _check_lookback(lookback)
     heuristics = [m for m in models if m in _HEURISTICS and m != "time_decay"]
-    touches, converters = _touches(lf, names, key, lookback_seconds)
+    # Read once when Markov is the only model: then not held in memory.
+    touches, converters = _touches(lf, names, key, lookback_seconds,
+                                   keep=bool(heuristics) or "time_decay" in models)
     counts = touch_counts(touches)
     credited, seen = credited_journeys(counts), sorted(set(counts["_key"]))
     # Every key seen among the touches gets a row, converting journeys or not.
@@ -308,7 +310,8 @@ def _steps(lf: nw.LazyFrame, conversion: list[str], by: str) -> nw.LazyFrame:
 
 
 def _touches(
-    lf: nw.LazyFrame, conversion: list[str], by: str, lookback_seconds: float | None
+    lf: nw.LazyFrame, conversion: list[str], by: str, lookback_seconds: float | None,
+    *, keep: bool = True,
 ) -> tuple[nw.LazyFrame, int]:
     """Each journey's touches and the number of converting journeys.
 
@@ -317,7 +320,8 @@ def _touches(
     (0: a touch follows, 1: the conversion, null: the journey ends), ``_converted`` (0/1) and
     ``_rel`` (seconds before the youngest touch of a converting journey). The per-customer
     facts (first conversion, youngest touch, last event) come from one grouped query joined
-    back, so the only sort is the one of :func:`_steps`, if any.
+    back, so the only sort is the one of :func:`_steps`, if any. ``keep``: computed once and
+    held (for several readers), else left lazy.
     """
     steps = _steps(lf, conversion, by)
     hit, ends = nw.col("_hit") == 1, nw.col("next__key").is_null()
@@ -344,12 +348,12 @@ def _touches(
         lf = lf.filter(seconds_between(lf, "_ref", "timestamp") <= lookback_seconds)
     last = converted & (nw.col("_step") == nw.col("_conv_pos") - 1)
     follows = nw.when(~ends).then(nw.lit(0))
-    return materialize(lf.select(
+    touches = lf.select(
         "customer_id", "_key", "_step", nw.when(~last).then(nw.col("next__key")).alias("next__key"),
         nw.when(last).then(nw.lit(1)).otherwise(follows).cast(nw.Int64).alias("_next_hit"),
         converted.cast(nw.Int64).alias("_converted"),
-        seconds_between(lf, "_young_at", "timestamp").cast(nw.Float64).alias("_rel"),
-    )), converters
+        seconds_between(lf, "_young_at", "timestamp").cast(nw.Float64).alias("_rel"))
+    return (materialize(touches) if keep else touches), converters
 
 
 def _credit_terms() -> dict[str, nw.Expr]:

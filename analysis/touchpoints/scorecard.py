@@ -45,7 +45,7 @@ from analysis.touchpoints.trend import (
     STORED_PERIODS,
     TREND_COLUMNS,
     as_text,
-    reach_counts,
+    period_counts,
     reach_trend,
     trend_events,
     trend_from_counts,
@@ -197,9 +197,8 @@ def touchpoint_scorecard(
     table = table.join(hazard_ratios(lf, ev, firsts, people, table["customers"], conv,
                                      churn_names, starts))
     table = table.join(_feedback_terms(feedback, lf, tolerance, table.index))
-    counts = pd.concat([reach_counts(ev, kind, max(periods, STORED_PERIODS) if kind == period
-                                     else STORED_PERIODS) for kind in stats.PERIODS],
-                       ignore_index=True)
+    counts = period_counts(ev, {kind: max(periods, STORED_PERIODS) if kind == period
+                                else STORED_PERIODS for kind in stats.PERIODS})
     trend, fading = trend_from_counts(counts, ev, period, periods)
     table = table.join(fading).assign(  # BH over the touchpoints; NaN (not estimated) stays
         _hr_adjusted=stats.adjust_p_values(table["hr_p_value"].to_numpy(), "fdr_bh"),

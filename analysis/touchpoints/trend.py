@@ -70,20 +70,51 @@ def _plain(keys: pd.Series) -> list:
 def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     """Distinct customers per touchpoint and period (and active customers, any touchpoint),
     in the last ``periods`` periods with events: :data:`COUNT_COLUMNS`, sorted by period."""
+    return period_counts(ev, {period: periods})
+
+
+def period_counts(ev: nw.LazyFrame, wanted: dict[str, int]) -> pd.DataFrame:
+    """:func:`reach_counts` of each period kind in ``wanted`` (kind: periods), one after the
+    other. With the precomputed neighbouring times, one grouped query counts every kind."""
+    if not all(c in ev.collect_schema().names() for c in NEIGHBOUR_TIMES):  # see trend_events
+        return pd.concat([_distinct_counts(ev, kind, n) for kind, n in wanted.items()],
+                         ignore_index=True)
+    flags, keys = [], []
+    for i, kind in enumerate(wanted):
+        key = stats.period_key("timestamp", kind, ev)
+        keys.append(key.alias(f"_p{i}"))
+        flags += [_alone_in_period("_next_timestamp", kind, ev, key).cast(nw.Int64).sum()
+                  .alias(f"_a{i}"),
+                  _alone_in_period(PREV_SAME_TOUCHPOINT, kind, ev, key).cast(nw.Int64).sum()
+                  .alias(f"_t{i}")]
+    # An event is its customer's last step of the period (_a) or their first touch of the
+    # touchpoint in it (_t); every event has one touchpoint, so active customers per period
+    # are the sum of _a over the touchpoints.
+    grouped = to_pandas(as_text(ev.group_by("touchpoint", *keys).agg(*flags),
+                                {"touchpoint": "_tp"}))
+    parts = []
+    for i, (kind, periods) in enumerate(wanted.items()):
+        active = grouped.groupby(f"_p{i}")[f"_a{i}"].sum()
+        active = active[active > 0].sort_index().iloc[-periods:]
+        per = grouped.groupby(["_tp", f"_p{i}"])[f"_t{i}"].sum().reset_index()
+        per = per[(per[f"_t{i}"] > 0) & (per[f"_p{i}"] >= active.index[0])] if len(
+            active) else per.iloc[:0]
+        parts += [pd.DataFrame({"period": kind, "_period": active.index, "_tp": None,
+                                "customers": active.to_numpy()}),
+                  pd.DataFrame({"period": kind, "_period": per[f"_p{i}"].to_numpy(),
+                                "_tp": per["_tp"].to_numpy(), "customers": per[f"_t{i}"]
+                                .to_numpy()})]
+    out = pd.concat(parts, ignore_index=True)
+    return out.astype({"customers": "int64"})[list(COUNT_COLUMNS)]
+
+
+def _distinct_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
+    """:func:`reach_counts` by distinct counts (without the neighbouring times)."""
     keyed = _keyed(ev, period)
     distinct = nw.col("customer_id").n_unique().alias("customers")
-    if all(c in ev.collect_schema().names() for c in NEIGHBOUR_TIMES):  # see trend_events
-        keyed = keyed.with_columns(_alone_in_period("_next_timestamp", period, ev).alias("_la"),
-                                   _alone_in_period(PREV_SAME_TOUCHPOINT, period, ev)
-                                   .alias("_lt"))
-        active = keyed.filter(nw.col("_la")).group_by("_period").agg(
-            nw.len().alias("customers"))
-        per = keyed.filter(nw.col("_lt")).group_by("touchpoint", "_period").agg(
-            nw.len().alias("customers"))
-    else:
-        active = keyed.group_by("_period").agg(distinct)
-        per = keyed.group_by("touchpoint", "_period").agg(distinct)
-    active = to_pandas(active).sort_values("_period").iloc[-periods:]
+    active = to_pandas(keyed.group_by("_period").agg(distinct)).sort_values(
+        "_period").iloc[-periods:]
+    per = keyed.group_by("touchpoint", "_period").agg(distinct)
     per = to_pandas(as_text(per.filter(nw.col("_period") >= _plain(active["_period"])[0]),
                             {"touchpoint": "_tp"}))
     out = pd.concat([active.assign(_tp=None), per], ignore_index=True)
@@ -91,12 +122,11 @@ def reach_counts(ev: nw.LazyFrame, period: str, periods: int) -> pd.DataFrame:
     return out[list(COUNT_COLUMNS)].reset_index(drop=True)
 
 
-def _alone_in_period(column: str, period: str, ev: nw.LazyFrame) -> nw.Expr:
+def _alone_in_period(column: str, period: str, ev: nw.LazyFrame, key: nw.Expr) -> nw.Expr:
     """Whether the other time in ``column`` is missing or in another period than the
-    event's."""
+    event's (``key``)."""
     other = stats.period_key(column, period, ev)
-    return nw.when(nw.col(column).is_null()).then(nw.lit(True)).otherwise(
-        other != nw.col("_period"))
+    return nw.when(nw.col(column).is_null()).then(nw.lit(True)).otherwise(other != key)
 
 
 def reach_trend(ev: nw.LazyFrame, period: str, periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
