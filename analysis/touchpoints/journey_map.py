@@ -174,9 +174,13 @@ def _distinct(lf: nw.LazyFrame, column: str) -> set[str]:
 
 def _left_out_note(lf: nw.LazyFrame, order: list[str]) -> list[str]:
     """A sentence on the events whose stage is missing or not in the order, if any."""
-    stage = nw.col("stage").cast(nw.String)
-    out = lf.filter(stage.is_null() | ~stage.is_in(order or [""]))
-    counts = to_pandas(out.group_by(stage.fill_null(MISSING_NODE).alias("s")).agg(nw.len()))
+    # Counted per stage as stored (an ENUM groups by number, without text per row); the few
+    # stages are named and sorted out afterwards.
+    counts = to_pandas(lf.group_by("stage").agg(nw.len()))
+    names = counts.pop("stage").astype(object)
+    counts["s"] = names.where(names.notna(), None).map(
+        lambda v: MISSING_NODE if v is None else str(v))
+    counts = counts[names.isna().to_numpy() | ~counts["s"].isin(order).to_numpy()]
     named = ", ".join(sorted(map(str, counts["s"]))[:5])
     return [f"{int(counts['len'].sum()):,} events in stages outside the map ({named}) are left "
             "out."] if len(counts) else []
