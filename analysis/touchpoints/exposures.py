@@ -29,6 +29,8 @@ MIN_EXPOSED_FOR_HR = 10
 CHURN_COLUMNS = ("churn_hazard_ratio", "hr_ci_low", "hr_ci_high", "hr_p_value")
 CONVERSION_COLUMNS = ("conversion_hazard_ratio", "conv_hr_ci_low", "conv_hr_ci_high",
                       "conv_hr_p_value")
+#: Precomputed at import: the time of the customer's last event (any kind).
+LAST_EVENT = "_last_timestamp"
 
 
 def eligible(reached: pd.Series, outcome: list[str]) -> list[str]:
@@ -65,17 +67,20 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
     ``_first_at``), whether before conversion (``_before``, ``_conv_with``), the customer's
     first event and churn start; and one row per customer (``people``): ``_start`` (first
     event), ``_conv_pos`` / ``_converted_at`` (place and time of the first conversion; the
-    journey order follows time), ``_churn_start`` (first ``start_at`` event, or ``_start``)."""
+    journey order follows time), ``_churn_start`` / ``_start_pos`` (time and place of the
+    first ``start_at`` event; ``_churn_start`` is ``_start`` without ``start_at``) and, when
+    ``ev`` has :data:`LAST_EVENT`, ``_last`` (the customer's last event of any kind)."""
+    last = [nw.col(LAST_EVENT)] if LAST_EVENT in ev.collect_schema().names() else []
     if PREV_SAME_TOUCHPOINT in ev.collect_schema().names():
         # Precomputed at import: a first touch has no earlier event of its touchpoint (with a
         # time: ``ev`` has only events with one, and the first comes first in journey order).
         touched = ev.filter(nw.col(PREV_SAME_TOUCHPOINT).is_null()).select(
             "customer_id", "touchpoint", nw.col("_pos").alias("_first_pos"),
-            nw.col("timestamp").alias("_first_at"))
+            nw.col("timestamp").alias("_first_at"), *last)
     else:
         touched = ev.group_by("customer_id", "touchpoint").agg(
             nw.col("_pos").min().alias("_first_pos"),
-            nw.col("timestamp").min().alias("_first_at"))
+            nw.col("timestamp").min().alias("_first_at"), *[c.max() for c in last])
     # The stored touchpoint stays too: pandas gets an ENUM as categories, text as objects.
     grouped = materialize(touched.with_columns(nw.col("touchpoint").cast(nw.String).alias("_tp")))
 
@@ -85,16 +90,18 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
 
     people = materialize(grouped.with_columns(
         among(conversion, "_first_pos").alias("_cp"), among(conversion, "_first_at").alias("_ca"),
-        among(start_at, "_first_at").alias("_sa"),
+        among(start_at, "_first_at").alias("_sa"), among(start_at, "_first_pos").alias("_sp"),
     ).group_by("customer_id").agg(
         nw.col("_first_at").min().alias("_start"), nw.col("_cp").min().alias("_conv_pos"),
         nw.col("_ca").min().alias("_converted_at"), nw.col("_sa").min().alias("_churn_start"),
+        nw.col("_sp").min().alias("_start_pos"),
+        *[nw.col(LAST_EVENT).max().alias("_last") for _ in last],
     ).with_columns(nw.col("customer_id").rank("ordinal").cast(nw.Int64).alias("_key")))
     if not start_at:
         people = people.with_columns(nw.col("_start").alias("_churn_start"))
     conv = nw.col("_conv_pos")
     before = conv.is_null() | (nw.col("_first_pos") < conv)
-    firsts = grouped.join(people, on="customer_id").with_columns(
+    firsts = grouped.drop(LAST_EVENT, strict=False).join(people, on="customer_id").with_columns(
         before.cast(nw.Int64).alias("_before"),
         (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
     return materialize(firsts), people
@@ -105,7 +112,7 @@ def hazard_ratios(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
                   churn: list[str], start_at: list[str]) -> pd.DataFrame:
     """The conversion and the churn hazard ratios (exposures.CONVERSION_COLUMNS and
     CHURN_COLUMNS), from one collection of the first touches both fit."""
-    out = churn_hazards(lf, firsts, people, reached, churn, start_at)
+    out = churn_hazards(lf, ev, firsts, people, reached, churn, start_at)
     spans = pd.DataFrame({"_key": pd.Series(dtype="int64"), "_start": [], "_converted_at": []})
     data_end, when = None, exposure_rows(firsts, [], "_start")
     if eligible(reached, conversion):
@@ -115,25 +122,51 @@ def hazard_ratios(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
     return conversion_hazards(spans, when, reached, conversion, data_end).join(out)
 
 
-def churn_hazards(lf: nw.LazyFrame, firsts: nw.LazyFrame, people: nw.LazyFrame,
-                  reached: pd.Series, churn: list[str], start_at: list[str]) -> pd.DataFrame:
+def churn_hazards(lf: nw.LazyFrame, ev: nw.LazyFrame, firsts: nw.LazyFrame,
+                  people: nw.LazyFrame, reached: pd.Series, churn: list[str],
+                  start_at: list[str]) -> pd.DataFrame:
     """Churn hazard ratio of exposure from each touchpoint's first event.
 
     Lifetimes run from the first ``start_at`` event (the first event when empty) to the first
     churn event or the end of the data; a touch before the start counts from the start.
-    ``firsts``, ``people``: :func:`first_touch_tables`.
+    ``ev``, ``firsts``, ``people``: the scorecard's events and :func:`first_touch_tables`.
     """
     out = pd.DataFrame(np.nan, index=reached.index, columns=list(CHURN_COLUMNS))
     fitted = eligible(reached, churn)
     if not fitted:
         return out
-    # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark).
-    lifetimes = lifetimes_from_first(lf, start_at, churn_touchpoints=churn)
+    if start_at and "_last" in people.collect_schema().names():
+        lifetimes = churn_lifetimes(ev, people, churn)
+    else:  # survival.churn_table's lifetimes, without its covariates (unused; slow on Spark)
+        lifetimes = lifetimes_from_first(lf, start_at, churn_touchpoints=churn)
+        lifetimes = lifetimes.assign(customer_id=_keys(people, lifetimes))
     if lifetimes.empty or not lifetimes["churned"].any():
         return out
     rows = exposure_rows(firsts, fitted, "_churn_start")
-    return _fit_each(out, lifetimes.assign(customer_id=_keys(people, lifetimes)), rows,
-                     rows["days"].to_numpy(dtype=float))
+    return _fit_each(out, lifetimes, rows, rows["days"].to_numpy(dtype=float))
+
+
+def churn_lifetimes(ev: nw.LazyFrame, people: nw.LazyFrame, churn: list[str]) -> pd.DataFrame:
+    """``survival.lifetimes_from_first(events, start_at, churn_touchpoints=churn)`` from the
+    scorecard's tables, with customers as their ``_key``: from the first ``start_at`` event
+    (``people``' ``_churn_start`` at ``_start_pos``) to the first churn event at or after it
+    in journey order, else censored at the last event of any kind of any customer with a
+    lifetime (``_last``). Only the churn events are read."""
+    starts = people.filter(~nw.col("_start_pos").is_null())
+    churned = (ev.filter(nw.col("touchpoint").cast(nw.String).is_in(churn))
+               .join(starts.select("customer_id", "_key", "_start_pos"), on="customer_id")
+               .filter(nw.col("_pos") >= nw.col("_start_pos"))
+               .group_by("_key").agg(nw.col("timestamp").min().alias("_churn_at")))
+    per = to_pandas(starts.select("_key", "_churn_start", "_last")
+                    .join(churned, on="_key", how="left"))
+    start, churn_at = _micros(per["_churn_start"]), _micros(per["_churn_at"])
+    by_touchpoint = ~np.isnat(churn_at)
+    cutoff = _micros(per["_last"]).max() if len(per) else np.datetime64("NaT", "us")
+    end = np.where(by_touchpoint, churn_at, cutoff)
+    return pd.DataFrame({
+        "customer_id": per["_key"].to_numpy(dtype="int64"),
+        "duration_days": (end - start) / np.timedelta64(1, "s") / 86_400,
+        "churned": by_touchpoint})
 
 
 def _keys(people: nw.LazyFrame, lifetimes: pd.DataFrame) -> np.ndarray:

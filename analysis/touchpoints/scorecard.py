@@ -36,6 +36,7 @@ from analysis.schema import ParameterError
 from analysis.touchpoints.attribution import attribution
 from analysis.touchpoints.exposures import (
     CONVERSION_COLUMNS,
+    LAST_EVENT,
     first_touch_tables,
     hazard_ratios,
 )
@@ -226,21 +227,22 @@ def _names(value: Sequence[str] | None, what: str) -> list[str]:
 
 
 def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
-    """customer_id, timestamp, touchpoint, channel (when there is one; both as stored, cast
-    to text after grouping), ``_pos`` (place in the journey), ``_gap`` (seconds to the next
-    event); the precomputed ``trend.NEIGHBOUR_TIMES`` when there are any."""
+    """customer_id, timestamp, touchpoint, channel (if any; as stored, text after grouping),
+    ``_pos`` (place in the journey), ``_gap`` (seconds to the next event); the precomputed
+    ``trend.NEIGHBOUR_TIMES`` and ``exposures.LAST_EVENT`` when there are any."""
     names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
     fast = uses_precomputed(lf)
     lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
-    # Precomputed steps also count events without a time (first in journey order): _pos
-    # is only compared within a customer, so that constant shift does not matter.
-    known = [nw.col("_step").alias("_pos"),
-             nw.col("_next_timestamp").cast(lf.collect_schema()["timestamp"])
-             .alias("next_timestamp")] if fast else []
+    # Precomputed steps also count events without a time (first in journey order): _pos is
+    # only compared within a customer. The last event of any kind censors churn lifetimes.
+    stamp = lf.collect_schema()["timestamp"]
+    known = [nw.col("_step").alias("_pos"), nw.col(LAST_EVENT).cast(stamp),
+             nw.col("_next_timestamp").cast(stamp).alias("next_timestamp")] if fast else []
     if fast and PREV_SAME_TOUCHPOINT in names:  # for trend.reach_counts
         known += [nw.col(c) for c in NEIGHBOUR_TIMES]
+    order = ["timestamp"] if fast else order  # _pos holds the journey order
     raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
     lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)
     if not fast:
