@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from analysis.definitions import stage_order as guess_stage_order
-from analysis.frames import canonical, materialize, to_pandas
+from analysis.frames import canonical, to_lazy, to_pandas
 from analysis.journeys import MISSING_NODE
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
@@ -225,7 +224,7 @@ def _feedback_rows(feedback: Any, lf: nw.LazyFrame, ev: nw.LazyFrame, cells: pd.
                               (mood["sentiment"] == "negative").astype(float)),
     })
     rows = rows[rows["touchpoint"].notna()]
-    return _place(rows, ev, cells, in_segment, fb, touchpoints)
+    return _place(rows, ev, cells, in_segment, touchpoints)
 
 
 def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
@@ -243,27 +242,53 @@ def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
     return values
 
 
+# Fixed identifiers only (no value enters SQL text): the mapped events are ``mapped`` and the
+# feedback rows to place the local pandas frame ``place_rows``. The as-of join finds the
+# instant of each row's latest event of its customer and touchpoint; of the events at that
+# instant, the last in journey order (highest ``_pos``) gives the stage.
+_PLACE_SQL = """
+WITH events AS MATERIALIZED (
+    SELECT CAST(customer_id AS VARCHAR) AS customer_id, _tc,
+           CAST("timestamp" AS TIMESTAMP_NS) AS "timestamp", _pos, _si
+    FROM mapped WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM place_rows)
+),
+matched AS (
+    SELECT f._row, f.customer_id, f._tc, e."timestamp" AS event_time
+    FROM place_rows AS f
+    ASOF JOIN events AS e
+      ON f.customer_id = e.customer_id AND f._tc = e._tc AND f."timestamp" >= e."timestamp"
+)
+SELECT m._row, arg_max(e._si, e._pos) AS _si
+FROM matched AS m
+JOIN events AS e ON e.customer_id = m.customer_id AND e._tc = m._tc
+                 AND e."timestamp" = m.event_time
+GROUP BY m._row
+"""
+_KNOWN_SQL = """
+SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM mapped
+WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM place_rows)
+"""
+
+
 def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment: bool,
-           fb: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
+           touchpoints: list[str]) -> pd.DataFrame:
     """``rows`` with ``_si``: the stage of the customer's latest event of the touchpoint at or
     before the feedback, else the touchpoint's most touched stage (outside a segment only)."""
-    known, customers = _known_events(rows, ev, fb)
-    if in_segment:
-        rows = rows[rows["customer_id"].isin(customers.index)]
     rows = rows.assign(_row=np.arange(len(rows)))
-    # Customer and touchpoint as one integer key: merge_asof groups numbers much faster.
-    width = len(touchpoints) + 1
-    known = known.assign(_k=known["_c"] * width + known["_tc"])[
-        ["_k", "timestamp", "_pos", "_si"]].sort_values(["timestamp", "_pos"], kind="stable")
-    dated = rows[rows["customer_id"].notna() & rows["timestamp"].notna()]
-    found = customers.index.get_indexer(dated["customer_id"])
-    c = np.where(found >= 0, customers.to_numpy()[found], -1).astype("int64")
-    t = pd.Index(touchpoints).get_indexer(dated["touchpoint"]).astype("int64")
-    dated = dated[["_row", "timestamp"]].assign(_k=np.where((c < 0) | (t < 0), -1, c * width + t))
-    matched = pd.merge_asof(dated.sort_values("timestamp", kind="stable"),
-                            known[["_k", "timestamp", "_si"]], on="timestamp", by="_k",
-                            direction="backward")
-    stage = pd.Series(matched["_si"].to_numpy(float), matched["_row"]).reindex(rows["_row"])
+    ids = rows["customer_id"].astype(object).where(rows["customer_id"].notna(), None)
+    place_rows = pd.DataFrame({  # read by DuckDB under this name
+        "_row": rows["_row"].to_numpy(), "customer_id": ids.to_numpy(dtype=object),
+        "timestamp": rows["timestamp"].to_numpy(),
+        "_tc": pd.Index(touchpoints).get_indexer(rows["touchpoint"]).astype("int64")})
+    place_rows = place_rows[place_rows["customer_id"].notna() & (place_rows["_tc"] >= 0)]
+    mapped = _mapped_events(ev, place_rows)
+    if in_segment:  # feedback of customers without a mapped event is outside the segment
+        known = mapped.to_native().query("mapped", _KNOWN_SQL).df()["customer_id"]
+        rows = rows[rows["customer_id"].isin(set(known))]
+    # Rows without a time match no event (the as-of condition is never true).
+    found = mapped.to_native().query("mapped", _PLACE_SQL).df()
+    stage = pd.Series(found["_si"].to_numpy(float), found["_row"].to_numpy()).reindex(
+        rows["_row"])
     usual = (cells.sort_values(["touched", "_si"], ascending=[False, True])
              .drop_duplicates("touchpoint").set_index("touchpoint")["_si"])
     fallback = rows["touchpoint"].map(usual).to_numpy(dtype=float)
@@ -271,43 +296,15 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment
     return rows[rows["_si"].notna()].astype({"_si": "int64"})
 
 
-def _known_events(rows: pd.DataFrame, ev: nw.LazyFrame, fb: nw.LazyFrame
-                  ) -> tuple[pd.DataFrame, pd.Series]:
-    """The mapped events of the customers with feedback (_c, _tc, timestamp as naive ns,
-    _pos, _si) and those customers' numbers ``_c`` indexed by their ids. Ids travel once
-    per customer, not once per event."""
-    ev = ev.with_columns(nw.col("customer_id").cast(nw.String))
-    numbered = _numbered_customers(ev, fb)
-    if numbered is None:  # listed by value, when the two tables cannot be joined in one engine
-        ids = sorted(rows["customer_id"].dropna().unique().tolist()) or [""]
-        ev = materialize(ev.filter(nw.col("customer_id").is_in(ids)))
-        numbered = materialize(ev.select("customer_id").unique()
-                               .with_row_index("_c", order_by="customer_id"))
-    known = to_pandas(ev.join(numbered, on="customer_id").select(
-        "_c", "_tc", "timestamp", "_pos", "_si"))
-    ids = to_pandas(numbered)
-    # Customers with feedback but no mapped event (outside the segment) are not known.
-    ids = ids[ids["_c"].isin(known["_c"].unique())]
-    customers = pd.Series(ids["_c"].to_numpy(dtype="int64"),
-                          index=pd.Index(ids["customer_id"].astype("string")))
-    stamps = pd.to_datetime(known["timestamp"], utc=True).dt.tz_localize(None)
-    return known.assign(timestamp=stamps.astype("datetime64[ns]")), customers
-
-
-def _numbered_customers(ev: nw.LazyFrame, fb: nw.LazyFrame) -> nw.LazyFrame | None:
-    """The feedback's customers, numbered 0, 1, … (``_c``) in ``ev``'s engine, or None when
-    the two frames live in different engines or DuckDB connections (then the caller lists the
-    customers by value, which costs more to bind and send for tens of thousands of them)."""
-    if ev.implementation is not fb.implementation or "customer_id" not in (
-            fb.collect_schema().names()):
-        return None
-    customers = fb.select(nw.col("customer_id").cast(nw.String)).filter(
-        ~nw.col("customer_id").is_null()).unique()
-    try:
-        ev.join(customers, on="customer_id", how="semi")
-    except duckdb.InvalidInputException:  # relations of two DuckDB connections
-        return None
-    return materialize(customers.with_row_index("_c", order_by="customer_id"))
+def _mapped_events(ev: nw.LazyFrame, place_rows: pd.DataFrame) -> nw.LazyFrame:
+    """``ev`` (the mapped events) where DuckDB can join it with the feedback rows: as it is
+    on DuckDB; from other engines only the feedback customers' events, as Arrow."""
+    if ev.implementation is nw.Implementation.DUCKDB:
+        return ev
+    ids = sorted(set(place_rows["customer_id"])) or [""]
+    part = ev.filter(nw.col("customer_id").cast(nw.String).is_in(ids)).select(
+        "customer_id", "_tc", "timestamp", "_pos", "_si")
+    return to_lazy(part.collect().to_arrow())
 
 
 def _with_emotion(table: pd.DataFrame, rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
