@@ -308,3 +308,25 @@ def test_png_and_html_exports(demo_map):
     assert "<title>Journey &lt;map&gt; &amp; co</title>" in page
     assert not re.search(r"<script[^>]*\bsrc=", page)
     assert "cdn.plot.ly" not in page.split("<body>")[0]
+
+
+@pytest.mark.parametrize("n_touchpoints", [64, 70])
+def test_touched_counts_alike_with_and_without_touch_masks(n_touchpoints):
+    """DuckDB counts the customers touching each cell from per-customer bit masks (up to 64
+    touchpoints) and other engines distinctly: the same cells either way."""
+    rng = np.random.default_rng(n_touchpoints)
+    n = 4000
+    events = pd.DataFrame({
+        "customer_id": rng.integers(0, 300, n).astype(str),
+        "timestamp": T0 + pd.to_timedelta(rng.integers(0, 500, n), unit="h"),
+        "touchpoint": [f"tp{i:02d}" for i in rng.integers(0, n_touchpoints, n)],
+        "stage": rng.choice(STAGES, n), "channel": "web",
+        "event_seq": np.arange(n, dtype="int64")})
+    masked = journey_map(duckdb.connect().from_df(events), stages=STAGES)
+    counted = journey_map(pl.from_pandas(events), stages=STAGES)
+    pd.testing.assert_frame_equal(masked.cells, counted.cells, check_dtype=False)
+    expected = (events.groupby(["stage", "touchpoint"])["customer_id"].nunique()
+                .rename("touched").reset_index())
+    got = masked.cells[["stage", "touchpoint", "touched"]].merge(expected, on=["stage",
+                                                                         "touchpoint"])
+    assert len(got) == len(expected) and (got["touched_x"] == got["touched_y"]).all()

@@ -127,14 +127,14 @@ def flow(
     """Cells (_si, touchpoint, customers, touched, channel, next_stage_share,
     median_seconds_in_stage) and stages (_si and the measures) of :func:`stage_events` (with
     the same ``touchpoints``)."""
-    entries = materialize(_entries(_per_customer(ev, n_stages, touchpoints), ev, n_stages))
+    per = _per_customer(ev, n_stages, touchpoints)
+    entries = materialize(_entries(per, ev, n_stages))
     measures = [nw.len().alias("customers"), nw.col("_next").mean().alias("next_stage_share"),
                 nw.col("_seconds").median().alias("median_seconds_in_stage")]
     cells = to_pandas(entries.group_by("_si", "_tc").agg(*measures))
     cells["touchpoint"] = [touchpoints[int(c)] for c in cells.pop("_tc")]
     stage_rows = to_pandas(entries.group_by("_si").agg(*measures))
-    touched = to_pandas(ev.group_by("_si", "_tc")
-                        .agg(nw.col("customer_id").n_unique().alias("touched")))
+    touched = _touched(ev, per, n_stages, touchpoints)
     touched["touchpoint"] = [touchpoints[int(c)] for c in touched.pop("_tc")]
     cells = touched.merge(cells[["_si", "touchpoint", *_MEASURES]], on=["_si", "touchpoint"],
                           how="left").merge(_main_channels(ev, touchpoints),
@@ -158,19 +158,58 @@ def _main_channels(ev: nw.LazyFrame, touchpoints: list[str]) -> pd.DataFrame:
 def _per_customer(ev: nw.LazyFrame, n_stages: int, touchpoints: list[str]) -> nw.LazyFrame:
     """One row per customer; per stage s: ``_v{s}`` (entry place * n_touchpoints + the entry
     touchpoint's code, so the minimum carries both), ``_l{s}`` (last place), ``_a{s}`` /
-    ``_z{s}`` (first / last time: times never decrease along a journey)."""
+    ``_z{s}`` (first / last time: times never decrease along a journey); on DuckDB with at
+    most 64 touchpoints also ``_m{s}``, a bit per touchpoint with an event in the stage."""
     n_touchpoints = max(len(touchpoints), 1)
-    key = nw.col("_pos") * n_touchpoints + nw.col("_tc")
-    aggs = []
-    for s in range(n_stages):
-        inside = nw.col("_si") == s
-        aggs += [nw.when(inside).then(key).min().alias(f"_v{s}"),
-                 nw.when(inside).then(nw.col("_pos")).max().alias(f"_l{s}"),
-                 nw.when(inside).then(nw.col("timestamp")).min().alias(f"_a{s}"),
-                 nw.when(inside).then(nw.col("timestamp")).max().alias(f"_z{s}")]
-    return materialize(ev.group_by("customer_id").agg(*aggs).with_columns(
+    if ev.implementation is nw.Implementation.DUCKDB and len(touchpoints) <= _MASK_BITS:
+        per = _per_customer_sql(ev, n_stages, n_touchpoints)
+    else:
+        key = nw.col("_pos") * n_touchpoints + nw.col("_tc")
+        aggs = []
+        for s in range(n_stages):
+            inside = nw.col("_si") == s
+            aggs += [nw.when(inside).then(key).min().alias(f"_v{s}"),
+                     nw.when(inside).then(nw.col("_pos")).max().alias(f"_l{s}"),
+                     nw.when(inside).then(nw.col("timestamp")).min().alias(f"_a{s}"),
+                     nw.when(inside).then(nw.col("timestamp")).max().alias(f"_z{s}")]
+        per = ev.group_by("customer_id").agg(*aggs)
+    return materialize(per.with_columns(
         *[(nw.col(f"_v{s}") // n_touchpoints).alias(f"_e{s}") for s in range(n_stages)],
         *[(nw.col(f"_v{s}") % n_touchpoints).alias(f"_tc{s}") for s in range(n_stages)]))
+
+
+#: Touchpoints a per-customer bit mask can hold (one UBIGINT).
+_MASK_BITS = 64
+
+
+def _per_customer_sql(ev: nw.LazyFrame, n_stages: int, n_touchpoints: int) -> nw.LazyFrame:
+    """:func:`_per_customer`'s aggregates in DuckDB, with the touch masks ``_m{s}`` (only
+    numbers computed here enter the SQL text)."""
+    parts = []
+    for s in range(n_stages):
+        inside = f"_si = {int(s)}"
+        parts += [f"min(CASE WHEN {inside} THEN _pos * {int(n_touchpoints)} + _tc END) AS _v{s}",
+                  f"max(CASE WHEN {inside} THEN _pos END) AS _l{s}",
+                  f'min(CASE WHEN {inside} THEN "timestamp" END) AS _a{s}',
+                  f'max(CASE WHEN {inside} THEN "timestamp" END) AS _z{s}',
+                  f"bit_or(CASE WHEN {inside} THEN CAST(1 AS UBIGINT) << _tc END) AS _m{s}"]
+    return nw.from_native(ev.to_native().aggregate(", ".join(["customer_id", *parts]),
+                                                   "customer_id"))
+
+
+def _touched(ev: nw.LazyFrame, per: nw.LazyFrame, n_stages: int, touchpoints: list[str]
+             ) -> pd.DataFrame:
+    """_si, _tc and touched (distinct customers with an event of the touchpoint in the
+    stage): summed from the per-customer masks when there are any, else counted."""
+    if "_m0" not in per.collect_schema().names():
+        return to_pandas(ev.group_by("_si", "_tc")
+                         .agg(nw.col("customer_id").n_unique().alias("touched")))
+    pairs = [(s, t) for s in range(n_stages) for t in range(len(touchpoints))]
+    sums = ", ".join(f"sum(CAST((_m{s} >> {t}) & 1 AS BIGINT)) AS n{i}"
+                     for i, (s, t) in enumerate(pairs))
+    counts = per.to_native().aggregate(sums).fetchall()[0] if pairs else ()
+    found = [(s, t, int(n)) for (s, t), n in zip(pairs, counts or (), strict=True) if n]
+    return pd.DataFrame(found, columns=["_si", "_tc", "touched"]).astype("int64")
 
 
 def _stage_entries(per: nw.LazyFrame, s: int, n_stages: int) -> nw.LazyFrame:
