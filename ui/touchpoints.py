@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import narwhals as nw
 import pandas as pd
 import streamlit as st
 
@@ -128,8 +127,9 @@ def _journey_map(path: str, events_id: str, feedback_id: str | None, filters: Fi
     events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
     if stages and "stage" in events.collect_schema().names():
         # A filter can remove every event of a defined stage: draw the others.
-        present = set(events.select(nw.col("stage").cast(nw.String)).unique().collect()
-                      .to_pandas()["stage"].dropna())
+        # Distinct in the stored type (an ENUM: a number per row), as text afterwards.
+        values = events.select("stage").unique().collect().to_pandas()["stage"].dropna()
+        present = set(map(str, values.astype(object)))
         stages = tuple(s for s in stages if s in present)
     return journey_map(events, feedback, stages=stages or None,
                        segment_column=segment if persona else None, segment=persona,
