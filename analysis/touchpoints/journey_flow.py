@@ -26,12 +26,14 @@ _MEASURES = ("customers", "next_stage_share", "median_seconds_in_stage")
 
 
 def stage_events(
-    lf: nw.LazyFrame, order: list[str], max_steps: int | None, touchpoints: list[str]
+    lf: nw.LazyFrame, order: list[str], max_steps: int | None, touchpoints: list[str],
+    *, places: bool = False,
 ) -> nw.LazyFrame:
     """The mapped events: customer_id, ``_tc`` (the touchpoint's index in ``touchpoints``),
     _channel, timestamp, ``_pos`` (1-based place among the customer's mapped
     events) and ``_si`` (0-based stage index; without a stage column,
-    ``min(_pos - 1, max_steps - 1)``)."""
+    ``min(_pos - 1, max_steps - 1)``). ``places``: the caller knows that every event with a
+    touchpoint is mapped (so valid precomputed steps are the places; else counted here)."""
     names = lf.collect_schema().names()
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
@@ -47,7 +49,7 @@ def stage_events(
         lf = _with_stage_index(lf, order)
         mapped = mapped & ~nw.col("_si").is_null()
         columns.append("_si")
-    precomputed = _steps_are_places(lf, mapped)
+    precomputed = uses_precomputed(lf) if places else _steps_are_places(lf, mapped)
     if precomputed:
         events = lf.filter(mapped).select(*columns, nw.col("_step").alias("_pos"))
     else:

@@ -110,13 +110,19 @@ def journey_map(
     _check_counts(top_pain_points, max_steps)
     lf = canonical(events, "events")
     from_steps = "stage" not in lf.collect_schema().names()
-    order = _order(lf, stages, from_steps)
-    notes = [STEPS_HINT] if from_steps else _left_out_note(lf, order)
+    counts = None if from_steps else _stage_counts(lf)
+    order = _order(lf, stages, from_steps, counts)
+    notes = [STEPS_HINT] if from_steps else _left_out_note(counts, order)
     lf, problem = _segment(lf, segment_column, segment)
     if problem:
         return _empty(order, from_steps, segment, problem)
     touchpoints = touchpoint_names(lf)
-    ev = stage_events(lf, order, max_steps if from_steps else None, touchpoints)
+    # Every event with a touchpoint mapped (a time, a stage of the map), for everyone and so
+    # for any segment: the precomputed step numbers are the places on the map.
+    whole = counts is not None and counts["steps"].sum() == counts.loc[
+        counts["stage"].isin(order), "dated"].sum()
+    ev = stage_events(lf, order, max_steps if from_steps else None, touchpoints,
+                      places=bool(whole))
     if from_steps:
         deepest = ev.select(nw.col("_si").max()).collect().item()
         order = [f"Step {k}" + ("+" if k == max_steps else "")
@@ -144,7 +150,8 @@ def _check_counts(top_pain_points: int, max_steps: int) -> None:
                                  f"Pass e.g. {name}={max(least, 5)}.")
 
 
-def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool) -> list[str]:
+def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool,
+           counts: pd.DataFrame | None) -> list[str]:
     if from_steps and stages is not None:
         raise MissingColumnError("The events have no stage column to order by `stages`.",
                                  "Map a stage column when importing, or pass stages=None.")
@@ -156,7 +163,7 @@ def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool) -> 
     order = [str(s) for s in stages]
     if len(set(order)) < len(order):
         raise ParameterError("stages lists a stage twice.", "Name each stage once, in order.")
-    present = _distinct(lf, "stage")
+    present = set(counts["stage"].dropna()) if counts is not None else _distinct(lf, "stage")
     unknown = [s for s in order if s not in present]
     if unknown and present:
         raise unknown_values_error("stage", unknown, sorted(present))
@@ -171,18 +178,23 @@ def _distinct(lf: nw.LazyFrame, column: str) -> set[str]:
     return set(to_pandas(lf.select(nw.col(column).cast(nw.String)).unique())[column].dropna())
 
 
-def _left_out_note(lf: nw.LazyFrame, order: list[str]) -> list[str]:
+def _stage_counts(lf: nw.LazyFrame) -> pd.DataFrame:
+    """Per stage (text; None when missing): events, steps (with a touchpoint) and dated steps
+    (with a time too), counted per stage as stored (an ENUM groups by number)."""
+    step = ~nw.col("touchpoint").is_null()
+    counts = to_pandas(lf.group_by("stage").agg(
+        nw.len().alias("events"), step.cast(nw.Int64).sum().alias("steps"),
+        (step & ~nw.col("timestamp").is_null()).cast(nw.Int64).sum().alias("dated")))
+    counts["stage"] = [None if pd.isna(v) else str(v) for v in counts["stage"].astype(object)]
+    return counts
+
+
+def _left_out_note(counts: pd.DataFrame, order: list[str]) -> list[str]:
     """A sentence on the events whose stage is missing or not in the order, if any."""
-    # Counted per stage as stored (an ENUM groups by number, without text per row); the few
-    # stages are named and sorted out afterwards.
-    counts = to_pandas(lf.group_by("stage").agg(nw.len()))
-    names = counts.pop("stage").astype(object)
-    counts["s"] = names.where(names.notna(), None).map(
-        lambda v: MISSING_NODE if v is None else str(v))
-    counts = counts[names.isna().to_numpy() | ~counts["s"].isin(order).to_numpy()]
-    named = ", ".join(sorted(map(str, counts["s"]))[:5])
-    return [f"{int(counts['len'].sum()):,} events in stages outside the map ({named}) are left "
-            "out."] if len(counts) else []
+    out = counts[counts["stage"].isna() | ~counts["stage"].isin(order)]
+    named = ", ".join(sorted(MISSING_NODE if s is None else s for s in out["stage"])[:5])
+    return [f"{int(out['events'].sum()):,} events in stages outside the map ({named}) are left "
+            "out."] if len(out) else []
 
 
 def _segment(lf: nw.LazyFrame, column: str | None, value: str | None
