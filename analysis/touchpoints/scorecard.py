@@ -215,7 +215,7 @@ def touchpoint_scorecard(
 
 def _check_periods(periods: Any) -> None:
     if isinstance(periods, bool) or not isinstance(periods, int) or periods < 2:
-        raise ParameterError(f"periods must be a whole number of at least 2, got {periods!r}.",
+        raise ParameterError(f"periods must be a whole number ≥ 2, got {periods!r}.",
                              "Pass e.g. periods=6 (the last six months).")
 
 
@@ -230,11 +230,11 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
     """customer_id, timestamp, touchpoint, channel (if any; as stored, text after grouping),
     ``_pos`` (place in the journey), ``_gap`` (seconds to the next event); the precomputed
     ``trend.NEIGHBOUR_TIMES`` and ``exposures.LAST_EVENT`` when there are any."""
-    names, order = lf.collect_schema().names(), order_columns(lf.collect_schema().names())
+    names, fast = lf.collect_schema().names(), uses_precomputed(lf)
     if isinstance(lf.collect_schema()["timestamp"], nw.Date):
         lf = lf.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
-    fast = uses_precomputed(lf)
-    lf = lf.filter(*[~nw.col(c).is_null() for c in ("touchpoint", "customer_id", "timestamp")])
+    step = "_step" if fast else "touchpoint"  # a step has a touchpoint: no ENUM cast to test
+    lf = lf.filter(*[~nw.col(c).is_null() for c in (step, "customer_id", "timestamp")])
     # Precomputed steps also count events without a time (first in journey order): _pos is
     # only compared within a customer. The last event of any kind censors churn lifetimes.
     stamp = lf.collect_schema()["timestamp"]
@@ -242,7 +242,7 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
              nw.col("_next_timestamp").cast(stamp).alias("next_timestamp")] if fast else []
     if fast and PREV_SAME_TOUCHPOINT in names:  # for trend.reach_counts
         known += [nw.col(c) for c in NEIGHBOUR_TIMES]
-    order = ["timestamp"] if fast else order  # _pos holds the journey order
+    order = ["timestamp"] if fast else order_columns(names)  # _pos holds the journey order
     raw = ["touchpoint", *(["channel"] if "channel" in names else [])]
     lf = lf.select("customer_id", *dict.fromkeys([*order, *raw]), *known)
     if not fast:
