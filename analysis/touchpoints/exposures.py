@@ -63,9 +63,10 @@ def exposure_rows(firsts: nw.LazyFrame, touchpoints: list[str], since: str,
 
 def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[str]
                        ) -> tuple[nw.LazyFrame, nw.LazyFrame]:
-    """One row per customer × touchpoint: first place and time (``_first_pos``,
-    ``_first_at``), whether before conversion (``_before``, ``_conv_with``), the customer's
-    first event and churn start; and one row per customer (``people``): ``_start`` (first
+    """One row per customer × touchpoint (``firsts``): the customer's number ``_key``, the
+    touchpoint (as stored, and ``_tp`` as text), its first time ``_first_at``, whether before
+    conversion (``_before``, ``_conv_with``), the customer's ``_start``, ``_churn_start`` and
+    ``_converted_at``; and one row per customer (``people``): ``_start`` (first
     event), ``_conv_pos`` / ``_converted_at`` (place and time of the first conversion; the
     journey order follows time), ``_churn_start`` / ``_start_pos`` (time and place of the
     first ``start_at`` event; ``_churn_start`` is ``_start`` without ``start_at``) and, when
@@ -101,7 +102,8 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
         people = people.with_columns(nw.col("_start").alias("_churn_start"))
     conv = nw.col("_conv_pos")
     before = conv.is_null() | (nw.col("_first_pos") < conv)
-    firsts = grouped.drop(LAST_EVENT, strict=False).join(people, on="customer_id").with_columns(
+    firsts = grouped.join(people, on="customer_id").select(  # what the scorecard reads
+        "_key", "touchpoint", "_tp", "_first_at", "_start", "_churn_start", "_converted_at",
         before.cast(nw.Int64).alias("_before"),
         (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
     return materialize(firsts), people
