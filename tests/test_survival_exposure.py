@@ -99,3 +99,19 @@ def test_customers_found_by_number_as_by_hashing(dense):
     got = _positions(pd.Series(ids), pd.Series(wanted))
     assert (got == pd.Index(ids).get_indexer(wanted)).all()
     assert (got == -1).any() and (got >= 0).any()
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "int8", "int16", "int64-wide"])
+def test_customers_found_by_number_for_any_integer_ids(dtype):
+    """Unsigned, narrow and widely spread ids (hashes of both signs) are found as by hashing,
+    without overflow."""
+    from analysis.survival.exposure import _positions
+
+    if dtype == "int64-wide":
+        ids = np.array([-(2**62), 2**62, 5, -7], dtype="int64")
+    else:
+        info = np.iinfo(dtype)
+        ids = np.array([info.min, info.max, 1, 3], dtype=dtype)
+    wanted = np.concatenate([ids[::-1], ids[:1]])
+    got = _positions(pd.Series(ids), pd.Series(wanted))
+    assert (got == pd.Index(ids).get_indexer(wanted)).all()

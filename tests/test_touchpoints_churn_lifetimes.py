@@ -33,3 +33,23 @@ def test_churn_lifetimes_match_lifetimes_from_first(seed, start_at, churn):
     np.testing.assert_array_equal(got["churned"].to_numpy(), expected["churned"].to_numpy())
     np.testing.assert_array_equal(got["duration_days"].to_numpy(),
                                   expected["duration_days"].to_numpy())
+
+
+def test_exposure_days_in_utc_when_times_carry_a_zone():
+    """Zone-aware times on a connection in a zone with daylight saving: the days between the
+    first event and a touch are counted in UTC (as pandas does), not in local calendar days."""
+    import duckdb
+    import narwhals as nw
+
+    from analysis.touchpoints.exposures import exposure_rows
+
+    frame = pd.DataFrame({
+        "_key": [1, 2], "touchpoint": ["Ad", "Ad"], "_tp": ["Ad", "Ad"],
+        "_first_at": pd.to_datetime(["2024-06-01 04:00", "2024-03-20 12:00"]).tz_localize("UTC"),
+        "_start": pd.to_datetime(["2024-01-01 05:00", "2024-03-01 12:00"]).tz_localize("UTC")})
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    got = exposure_rows(nw.from_native(con.from_df(frame)), ["Ad"], "_start")
+    expected = ((frame["_first_at"] - frame["_start"]).dt.total_seconds() / 86_400).to_numpy()
+    np.testing.assert_allclose(got.sort_values("_key")["days"].to_numpy(), expected,
+                               rtol=0, atol=1e-12)

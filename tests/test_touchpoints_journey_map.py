@@ -330,3 +330,35 @@ def test_touched_counts_alike_with_and_without_touch_masks(n_touchpoints):
     got = masked.cells[["stage", "touchpoint", "touched"]].merge(expected, on=["stage",
                                                                          "touchpoint"])
     assert len(got) == len(expected) and (got["touched_x"] == got["touched_y"]).all()
+
+
+def test_feedback_placed_in_utc_when_event_times_carry_a_zone():
+    """Zone-aware event times on a connection in another time zone: feedback (UTC) still
+    goes to the stage of the latest event at or before it (here the later, consideration)."""
+    events = pd.DataFrame({
+        "customer_id": ["c1", "c1", "c2"],
+        "timestamp": pd.to_datetime(["2025-03-01 10:00", "2025-03-01 10:30",
+                                     "2025-03-01 09:00"]).tz_localize("UTC"),
+        "touchpoint": ["Visit", "Visit", "Visit"],
+        "stage": ["awareness", "consideration", "awareness"], "channel": "web",
+        "event_seq": np.arange(3, dtype="int64")})
+    feedback = pd.DataFrame({"customer_id": ["c1"], "touchpoint": ["Visit"],
+                             "timestamp": [datetime(2025, 3, 1, 10, 45)],
+                             "score": [0.0], "scale": ["nps"]})
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Europe/Berlin'")
+    zoned = journey_map(con.from_df(events), feedback, stages=["awareness", "consideration"])
+    naive = journey_map(events.assign(timestamp=events["timestamp"].dt.tz_localize(None)),
+                        feedback, stages=["awareness", "consideration"])
+    assert cell(zoned, "consideration", "Visit")["feedback"] == 1
+    pd.testing.assert_frame_equal(zoned.cells, naive.cells, check_dtype=False)
+
+
+def test_numeric_stages_are_named_as_text_on_every_engine():
+    events = pl.DataFrame({"customer_id": ["a", "a", "b", "b"],
+                           "timestamp": [T0, T0 + timedelta(hours=1), T0, T0],
+                           "touchpoint": ["Ad", "Buy", "Ad", "Mail"],
+                           "stage": [1, 2, None, 1], "channel": "web"})
+    jm = journey_map(events, stages=["1", "2"])
+    assert list(jm.stages["stage"]) == ["1", "2"]
+    assert "1 events in stages outside the map ((none))" in jm.message

@@ -102,13 +102,15 @@ def _positions(lifetime_ids: pd.Series, exposure_ids: pd.Series) -> np.ndarray:
     if (pd.api.types.is_integer_dtype(lifetime_ids)
             and pd.api.types.is_integer_dtype(exposure_ids)):
         ids, wanted = lifetime_ids.to_numpy(), exposure_ids.to_numpy()
-        low = min(ids.min(initial=0), wanted.min(initial=0))
-        span = max(ids.max(initial=0), wanted.max(initial=0)) - low + 1
-        if span <= 4 * (len(ids) + len(wanted)) and pd.Index(ids).is_unique:
-            # Dense numbers (the scorecard's customer ranks): a lookup table, no hashing.
-            table = np.full(span, -1, dtype=np.int64)
-            table[ids - low] = np.arange(len(ids))
-            return table[wanted - low]
+        if ids.dtype.kind == wanted.dtype.kind == "i" and len(ids) and len(wanted):
+            # Python ints: no overflow, whatever the width of the ids.
+            low = min(int(ids.min()), int(wanted.min()))
+            span = max(int(ids.max()), int(wanted.max())) - low + 1
+            if span <= 4 * (len(ids) + len(wanted)) and pd.Index(ids).is_unique:
+                # Dense numbers (the scorecard's customer ranks): a lookup table, no hashing.
+                table = np.full(span, -1, dtype=np.int64)
+                table[ids.astype(np.int64) - low] = np.arange(len(ids))
+                return table[wanted.astype(np.int64) - low]
         return pd.Index(ids).get_indexer(wanted)
     return pd.Index(lifetime_ids.astype(str).to_numpy()).get_indexer(
         exposure_ids.astype(str).to_numpy())

@@ -55,10 +55,14 @@ def exposure_rows(firsts: nw.LazyFrame, touchpoints: list[str], since: str,
     kept = nw.col("_tp").is_in(touchpoints) & ~nw.col(since).is_null()
     if before is not None:
         kept = kept & (nw.col(before).is_null() | (nw.col("_first_at") < nw.col(before)))
-    rows = firsts.filter(kept)
+    rows = firsts.filter(kept).with_columns(nw.col("touchpoint").alias("_tp"))
+    if getattr(rows.collect_schema()["_first_at"], "time_zone", None) is not None:
+        # Zone-aware times: in pandas, in UTC (an engine may count local calendar days).
+        out = to_pandas(rows.select("_key", "_tp", "_first_at", since))
+        return out[["_key", "_tp"]].assign(days=_days(out["_first_at"], out[since]))
     # As _days does: microseconds to seconds, then to days (the same floats).
     days = seconds_between(rows, "_first_at", since) / 86_400
-    return to_pandas(rows.select("_key", nw.col("touchpoint").alias("_tp"), days.alias("days")))
+    return to_pandas(rows.select("_key", "_tp", days.alias("days")))
 
 
 def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[str]

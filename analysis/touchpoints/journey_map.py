@@ -182,7 +182,9 @@ def _stage_counts(lf: nw.LazyFrame) -> pd.DataFrame:
     """Per stage (text; None when missing): events, steps (with a touchpoint) and dated steps
     (with a time too), counted per stage as stored (an ENUM groups by number)."""
     step = ~nw.col("touchpoint").is_null()
-    counts = to_pandas(lf.group_by("stage").agg(
+    stored = isinstance(lf.collect_schema()["stage"], nw.Enum | nw.Categorical)
+    stage = nw.col("stage") if stored else nw.col("stage").cast(nw.String)  # text as the map
+    counts = to_pandas(lf.group_by(stage).agg(
         nw.len().alias("events"), step.cast(nw.Int64).sum().alias("steps"),
         (step & ~nw.col("timestamp").is_null()).cast(nw.Int64).sum().alias("dated")))
     counts["stage"] = [None if pd.isna(v) else str(v) for v in counts["stage"].astype(object)]
@@ -255,18 +257,18 @@ def sentiment_values(feedback: pd.DataFrame, mood: pd.DataFrame) -> np.ndarray:
 
 
 # Fixed identifiers only (no value enters SQL text): the mapped events are ``mapped`` and the
-# feedback rows to place the local pandas frame ``place_rows``. The as-of join finds the
+# feedback rows to place the local pandas frame ``journey_map_rows``. The as-of join finds the
 # instant of each row's latest event of its customer and touchpoint; of the events at that
 # instant, the last in journey order (highest ``_pos``) gives the stage.
 _PLACE_SQL = """
 WITH events AS MATERIALIZED (
     SELECT CAST(customer_id AS VARCHAR) AS customer_id, _tc,
-           CAST("timestamp" AS TIMESTAMP_NS) AS "timestamp", _pos, _si
-    FROM mapped WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM place_rows)
+           CAST({stamp} AS TIMESTAMP_NS) AS "timestamp", _pos, _si
+    FROM mapped WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM journey_map_rows)
 ),
 matched AS (
     SELECT f._row, f.customer_id, f._tc, e."timestamp" AS event_time
-    FROM place_rows AS f
+    FROM journey_map_rows AS f
     ASOF JOIN events AS e
       ON f.customer_id = e.customer_id AND f._tc = e._tc AND f."timestamp" >= e."timestamp"
 )
@@ -278,7 +280,7 @@ GROUP BY m._row
 """
 _KNOWN_SQL = """
 SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM mapped
-WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM place_rows)
+WHERE CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM journey_map_rows)
 """
 
 
@@ -288,17 +290,21 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment
     before the feedback, else the touchpoint's most touched stage (outside a segment only)."""
     rows = rows.assign(_row=np.arange(len(rows)))
     ids = rows["customer_id"].astype(object).where(rows["customer_id"].notna(), None)
-    place_rows = pd.DataFrame({  # read by DuckDB under this name
+    journey_map_rows = pd.DataFrame({  # read by DuckDB under this name
         "_row": rows["_row"].to_numpy(), "customer_id": ids.to_numpy(dtype=object),
         "timestamp": rows["timestamp"].to_numpy(),
         "_tc": pd.Index(touchpoints).get_indexer(rows["touchpoint"]).astype("int64")})
-    place_rows = place_rows[place_rows["customer_id"].notna() & (place_rows["_tc"] >= 0)]
-    mapped = _mapped_events(ev, place_rows)
+    kept = journey_map_rows["customer_id"].notna() & (journey_map_rows["_tc"] >= 0)
+    journey_map_rows = journey_map_rows[kept]
+    mapped = _mapped_events(ev, journey_map_rows)
     if in_segment:  # feedback of customers without a mapped event is outside the segment
         known = mapped.to_native().query("mapped", _KNOWN_SQL).df()["customer_id"]
         rows = rows[rows["customer_id"].isin(set(known))]
-    # Rows without a time match no event (the as-of condition is never true).
-    found = mapped.to_native().query("mapped", _PLACE_SQL).df()
+    # Rows without a time match no event (the as-of condition is never true). Zone-aware
+    # event times are taken in UTC, as the feedback's are.
+    zoned = getattr(mapped.collect_schema()["timestamp"], "time_zone", None) is not None
+    sql = _PLACE_SQL.format(stamp="timezone('UTC', \"timestamp\")" if zoned else '"timestamp"')
+    found = mapped.to_native().query("mapped", sql).df()
     stage = pd.Series(found["_si"].to_numpy(float), found["_row"].to_numpy()).reindex(
         rows["_row"])
     usual = (cells.sort_values(["touched", "_si"], ascending=[False, True])
@@ -308,12 +314,12 @@ def _place(rows: pd.DataFrame, ev: nw.LazyFrame, cells: pd.DataFrame, in_segment
     return rows[rows["_si"].notna()].astype({"_si": "int64"})
 
 
-def _mapped_events(ev: nw.LazyFrame, place_rows: pd.DataFrame) -> nw.LazyFrame:
+def _mapped_events(ev: nw.LazyFrame, rows: pd.DataFrame) -> nw.LazyFrame:
     """``ev`` (the mapped events) where DuckDB can join it with the feedback rows: as it is
     on DuckDB; from other engines only the feedback customers' events, as Arrow."""
     if ev.implementation is nw.Implementation.DUCKDB:
         return ev
-    ids = sorted(set(place_rows["customer_id"])) or [""]
+    ids = sorted(set(rows["customer_id"])) or [""]
     part = ev.filter(nw.col("customer_id").cast(nw.String).is_in(ids)).select(
         "customer_id", "_tc", "timestamp", "_pos", "_si")
     return to_lazy(part.collect().to_arrow())
