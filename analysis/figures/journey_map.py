@@ -169,9 +169,9 @@ def _frame(maps: list[JourneyMap], rows: _Rows, labels: list[str | None],
             fig.add_annotation(text=f"<b>{plain(labels[col - 1])}</b>", x=0.5, y=1, yshift=72,
                                xref="x domain", yref="y domain", yanchor="bottom",
                                showarrow=False, font=dict(size=15), row=1, col=col)
-        for i in range(n - 1):
-            fig.add_shape(type="line", x0=i + 0.5, x1=i + 0.5, y0=0, y1=rows.bottom,
-                          line=dict(color="#EEE", width=1), layer="below", row=1, col=col)
+        _add_shapes(fig, [dict(type="line", x0=i + 0.5, x1=i + 0.5, y0=0, y1=rows.bottom,
+                               line=dict(color="#EEE", width=1), layer="below")
+                          for i in range(n - 1)], row=1, col=col)
         fig.update_xaxes(range=[-0.5, n - 0.5], showgrid=False, zeroline=False, col=col)
         fig.update_xaxes(side="top", showticklabels=True, tickvals=list(range(n)),
                          ticktext=_stage_headings(jm, compact=len(maps) > 1),
@@ -183,9 +183,9 @@ def _frame(maps: list[JourneyMap], rows: _Rows, labels: list[str | None],
             fig.add_annotation(text=f"<b>{plain(channel.upper())}</b>", x=-0.49, y=y,
                                xanchor="left", showarrow=False, row=1, col=col,
                                font=dict(size=10, color="#777"))
-            fig.add_shape(type="line", x0=-0.5, x1=n - 0.5, y0=y - HEADER_ROWS / 2,
-                          y1=y - HEADER_ROWS / 2, line=dict(color="#CCC", width=1),
-                          row=1, col=col)
+        _add_shapes(fig, [dict(type="line", x0=-0.5, x1=n - 0.5, y0=y - HEADER_ROWS / 2,
+                               y1=y - HEADER_ROWS / 2, line=dict(color="#CCC", width=1))
+                          for _, y in rows.headings], row=1, col=col)
     names = sorted(rows.y, key=rows.y.get)
     fig.update_yaxes(range=[rows.bottom, 0], tickvals=[rows.y[t] for t in names],
                      ticktext=[plain(shorten(t, LABEL_CHARS)) for t in names],
@@ -212,6 +212,15 @@ def _frame(maps: list[JourneyMap], rows: _Rows, labels: list[str | None],
     return fig
 
 
+def _add_shapes(fig: go.Figure, shapes: list[dict], *, row: int, col: int) -> None:
+    """``shapes`` on the subplot at ``row``, ``col``, set at once: plotly's ``add_shape``
+    copies every shape already there, so a map's hundred boxes one by one cost seconds."""
+    subplot = fig.get_subplot(row, col)
+    refs = {"xref": subplot.xaxis.plotly_name.replace("axis", ""),
+            "yref": subplot.yaxis.plotly_name.replace("axis", "")}
+    fig.update_layout(shapes=[*fig.layout.shapes, *({**s, **refs} for s in shapes)])
+
+
 def _stage_headings(jm: JourneyMap, *, compact: bool = False) -> list[str]:
     """Stage name, customers, share moving on and time in stage (two maps side by side:
     name, customers and share only, in less width)."""
@@ -236,12 +245,13 @@ def _draw(fig: go.Figure, jm: JourneyMap, rows: _Rows, *, col: int,
         return
     x = cells["stage_index"].to_numpy(dtype=float)
     y = np.array([rows.y[str(t)] for t in cells["touchpoint"]])
-    for xi, yi, mood, pinned in zip(x, y, cells["mean_sentiment"], cells["pain_rank"],
-                                    strict=True):
-        fig.add_shape(type="rect", x0=xi - 0.46, x1=xi + 0.46, y0=yi - 0.44, y1=yi + 0.44,
-                      fillcolor=_color(mood), layer="below", row=1, col=col,
-                      line=dict(color=PAIN_COLOR, width=3) if not _missing(pinned)
-                      else dict(color="#B5B5B5", width=1))
+    _add_shapes(fig, [dict(type="rect", x0=xi - 0.46, x1=xi + 0.46, y0=yi - 0.44,
+                           y1=yi + 0.44, fillcolor=_color(mood), layer="below",
+                           line=dict(color=PAIN_COLOR, width=3) if not _missing(pinned)
+                           else dict(color="#B5B5B5", width=1))
+                      for xi, yi, mood, pinned in zip(x, y, cells["mean_sentiment"],
+                                                      cells["pain_rank"], strict=True)],
+                row=1, col=col)
     fig.add_scatter(x=x, y=y, mode="markers+text", text=[_cell_text(c, compact=compact)
                                                          for c in cells.itertuples(index=False)],
                     textfont=_FONT, showlegend=False, row=1, col=col,
