@@ -50,6 +50,9 @@ def stage_events(
         mapped = mapped & ~nw.col("_si").is_null()
         columns.append("_si")
     precomputed = uses_precomputed(lf) if places else _steps_are_places(lf, mapped)
+    if precomputed:  # a step has a touchpoint: tested on the stored step, with no ENUM cast
+        mapped = ~nw.col("_step").is_null() & ~nw.col("timestamp").is_null() & (
+            ~nw.col("_si").is_null() if max_steps is None else nw.lit(True))
     if precomputed:
         events = lf.filter(mapped).select(*columns, nw.col("_step").alias("_pos"))
     else:
@@ -95,9 +98,12 @@ def _with_stage_index(lf: nw.LazyFrame, order: list[str]) -> nw.LazyFrame:
             categories):
         import duckdb
 
-        cases = " ".join(f"WHEN {categories.index(s)} THEN {i}"
-                         for i, s in enumerate(order) if s in categories)
-        sql = f'CASE enum_code("stage") {cases} END' if cases else "NULL"
+        # One lookup in a list of numbers (category code -> stage index, NULL off the map):
+        # a CASE would cast the stored stage again for each of its branches.
+        where = {categories.index(s): i for i, s in enumerate(order) if s in categories}
+        values = ", ".join(str(int(where[c])) if c in where else "NULL"
+                           for c in range(len(categories)))
+        sql = f'list_extract([{values}], enum_code("stage") + 1)' if where else "NULL"
         index = duckdb.SQLExpression(f"({sql})::BIGINT").alias("_si")
         return nw.from_native(lf.to_native().select(duckdb.StarExpression(), index))
     stage = nw.col("stage").cast(nw.String)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.definitions import stage_order as guess_stage_order
 from analysis.frames import canonical, to_lazy, to_pandas
-from analysis.journeys import MISSING_NODE
+from analysis.journeys import MISSING_NODE, uses_precomputed
 from analysis.painpoints.linking import DEFAULT_TOLERANCE, link_feedback
 from analysis.painpoints.sentiment import comment_sentiment, rescaled_scores
 from analysis.results import Status, percent
@@ -181,7 +181,8 @@ def _distinct(lf: nw.LazyFrame, column: str) -> set[str]:
 def _stage_counts(lf: nw.LazyFrame) -> pd.DataFrame:
     """Per stage (text; None when missing): events, steps (with a touchpoint) and dated steps
     (with a time too), counted per stage as stored (an ENUM groups by number)."""
-    step = ~nw.col("touchpoint").is_null()
+    # With precomputed steps, a step is an event with a touchpoint (no ENUM cast to test).
+    step = ~nw.col("_step" if uses_precomputed(lf) else "touchpoint").is_null()
     stored = isinstance(lf.collect_schema()["stage"], nw.Enum | nw.Categorical)
     stage = nw.col("stage") if stored else nw.col("stage").cast(nw.String)  # text as the map
     counts = to_pandas(lf.group_by(stage).agg(
