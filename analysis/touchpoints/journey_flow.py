@@ -53,7 +53,6 @@ def stage_events(
     if precomputed:  # a step has a touchpoint: tested on the stored step, with no ENUM cast
         mapped = ~nw.col("_step").is_null() & ~nw.col("timestamp").is_null() & (
             ~nw.col("_si").is_null() if max_steps is None else nw.lit(True))
-    if precomputed:
         events = lf.filter(mapped).select(*columns, nw.col("_step").alias("_pos"))
     else:
         events = ordered_window(lf.filter(mapped).select(*columns), ordering, step="_pos")
