@@ -52,7 +52,7 @@ def exposure_rows(firsts: nw.LazyFrame, touchpoints: list[str], since: str,
     if not touchpoints:
         return pd.DataFrame({"_key": pd.Series(dtype="int64"), "_tp": pd.Series(dtype=object),
                              "days": pd.Series(dtype="float64")})
-    kept = nw.col("_tp").is_in(touchpoints) & ~nw.col(since).is_null()
+    kept = nw.col("touchpoint").is_in(touchpoints) & ~nw.col(since).is_null()
     if before is not None:
         kept = kept & (nw.col(before).is_null() | (nw.col("_first_at") < nw.col(before)))
     rows = firsts.filter(kept).with_columns(nw.col("touchpoint").alias("_tp"))
@@ -87,10 +87,10 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
             nw.col("_pos").min().alias("_first_pos"),
             nw.col("timestamp").min().alias("_first_at"), *[c.max() for c in last])
     # The stored touchpoint stays too: pandas gets an ENUM as categories, text as objects.
-    grouped = materialize(touched.with_columns(nw.col("touchpoint").cast(nw.String).alias("_tp")))
+    grouped = materialize(touched)
 
     def among(names: list[str], column: str) -> nw.Expr:
-        hit = nw.col("_tp").is_in(names or [""]) & nw.lit(bool(names))
+        hit = nw.col("touchpoint").is_in(names or [""]) & nw.lit(bool(names))
         return nw.when(hit).then(nw.col(column))
 
     people = materialize(grouped.with_columns(
@@ -107,7 +107,7 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
     conv = nw.col("_conv_pos")
     before = conv.is_null() | (nw.col("_first_pos") < conv)
     firsts = grouped.join(people, on="customer_id").select(  # what the scorecard reads
-        "_key", "touchpoint", "_tp", "_first_at", "_start", "_churn_start", "_converted_at",
+        "_key", "touchpoint", "_first_at", "_start", "_churn_start", "_converted_at",
         before.cast(nw.Int64).alias("_before"),
         (before & ~conv.is_null()).cast(nw.Int64).alias("_conv_with"))
     return materialize(firsts), people

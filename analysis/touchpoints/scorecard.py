@@ -254,9 +254,9 @@ def _events(lf: nw.LazyFrame) -> nw.LazyFrame:
 def _reach(ev: nw.LazyFrame, firsts: nw.LazyFrame, conversion: list[str],
            customers: int) -> pd.DataFrame:
     """customers, reach, touched_before_conversion, channels and median_seconds_to_next."""
-    counts = to_pandas(firsts.group_by("_tp").agg(
+    counts = to_pandas(as_text(firsts.group_by("touchpoint").agg(
         nw.len().alias("customers"), nw.col("_before").sum().alias("touched_before_conversion"),
-        nw.col("_conv_with").sum().alias("_conv_with")))
+        nw.col("_conv_with").sum().alias("_conv_with")), {"touchpoint": "_tp"}))
     table = counts.set_index("_tp").rename_axis("touchpoint").astype("int64").sort_index()
     table.insert(1, "reach", table["customers"] / customers)
     if not conversion:
