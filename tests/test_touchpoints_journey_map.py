@@ -362,3 +362,17 @@ def test_numeric_stages_are_named_as_text_on_every_engine():
     jm = journey_map(events, stages=["1", "2"])
     assert list(jm.stages["stage"]) == ["1", "2"]
     assert "1 events in stages outside the map ((none))" in jm.message
+
+
+def test_absent_stages_are_skipped_when_asked():
+    """As the app asks: a stage the filtered events lack is left out (it raises otherwise),
+    and with none of the stages left the data's own stages are ordered."""
+    events = hand_events()
+    without = events[events["stage"] != "conversion"]
+    with pytest.raises(UnknownValueError):
+        journey_map(without, stages=STAGES)
+    jm = journey_map(without, stages=STAGES, skip_absent_stages=True)
+    assert jm.stage_order == ("awareness", "consideration")
+    pd.testing.assert_frame_equal(jm.cells, journey_map(without, stages=STAGES[:2]).cells)
+    guessed = journey_map(without, stages=["conversion"], skip_absent_stages=True)
+    assert guessed.stage_order == journey_map(without).stage_order

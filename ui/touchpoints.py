@@ -125,15 +125,12 @@ def _journey_map(path: str, events_id: str, feedback_id: str | None, filters: Fi
     """``_pain`` (the pain-point matrix) is not hashed: ``pain_key`` stands for it. The
     feedback stays in the events' engine, where its customers' events are joined."""
     events, feedback = data.events_with_feedback(path, events_id, feedback_id, filters)
-    if stages and "stage" in events.collect_schema().names():
-        # A filter can remove every event of a defined stage: draw the others.
-        # Distinct in the stored type (an ENUM: a number per row), as text afterwards.
-        values = events.select("stage").unique().collect().to_pandas()["stage"].dropna()
-        present = set(map(str, values.astype(object)))
-        stages = tuple(s for s in stages if s in present)
-    return journey_map(events, feedback, stages=stages or None,
+    has_stage = "stage" in events.collect_schema().names()
+    # A filter can remove every event of a defined stage: the others are drawn.
+    return journey_map(events, feedback, stages=(stages or None) if has_stage else None,
                        segment_column=segment if persona else None, segment=persona,
-                       pain_points=_pain, tolerance=timedelta(days=tolerance_days))
+                       pain_points=_pain, tolerance=timedelta(days=tolerance_days),
+                       skip_absent_stages=True)
 
 
 def _guarded(compute):

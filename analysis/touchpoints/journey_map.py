@@ -76,7 +76,7 @@ def journey_map(
     events: Any, feedback: Any = None, *, stages: Sequence[str] | None = None,
     segment_column: str | None = None, segment: str | None = None,
     pain_points: pd.DataFrame | None = None, top_pain_points: int = 5, max_steps: int = 6,
-    tolerance: timedelta | None = DEFAULT_TOLERANCE,
+    tolerance: timedelta | None = DEFAULT_TOLERANCE, skip_absent_stages: bool = False,
 ) -> JourneyMap:
     """The journey map of all customers, or of one persona or segment.
 
@@ -101,6 +101,9 @@ def journey_map(
     max_steps, tolerance
         Without a stage column, the number of step columns ("Step N+" holds the rest); the
         longest gap from an event to the feedback linked to it (see ``link_feedback``).
+    skip_absent_stages
+        Leave out the ``stages`` the events lack (a filter can remove every event of a
+        stage) instead of raising; when none is left, order the data's own stages.
 
     Returns
     -------
@@ -111,7 +114,7 @@ def journey_map(
     lf = canonical(events, "events")
     from_steps = "stage" not in lf.collect_schema().names()
     counts = None if from_steps else _stage_counts(lf)
-    order = _order(lf, stages, from_steps, counts)
+    order = _order(lf, stages, from_steps, counts, skip_absent_stages)
     notes = [STEPS_HINT] if from_steps else _left_out_note(counts, order)
     lf, problem = _segment(lf, segment_column, segment)
     if problem:
@@ -151,7 +154,7 @@ def _check_counts(top_pain_points: int, max_steps: int) -> None:
 
 
 def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool,
-           counts: pd.DataFrame | None) -> list[str]:
+           counts: pd.DataFrame | None, skip_absent: bool = False) -> list[str]:
     if from_steps and stages is not None:
         raise MissingColumnError("The events have no stage column to order by `stages`.",
                                  "Map a stage column when importing, or pass stages=None.")
@@ -165,6 +168,9 @@ def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool,
         raise ParameterError("stages lists a stage twice.", "Name each stage once, in order.")
     present = set(counts["stage"].dropna()) if counts is not None else _distinct(lf, "stage")
     unknown = [s for s in order if s not in present]
+    if unknown and skip_absent:
+        order = [s for s in order if s in present]
+        return order or guess_stage_order(lf)
     if unknown and present:
         raise unknown_values_error("stage", unknown, sorted(present))
     return order
