@@ -53,3 +53,19 @@ def test_exposure_days_in_utc_when_times_carry_a_zone():
     expected = ((frame["_first_at"] - frame["_start"]).dt.total_seconds() / 86_400).to_numpy()
     np.testing.assert_allclose(got.sort_values("_key")["days"].to_numpy(), expected,
                                rtol=0, atol=1e-12)
+
+
+def test_scorecard_of_numbered_touchpoints_equals_that_of_their_text():
+    """Touchpoints stored as numbers are named as text (the names given are): the same table
+    as the same events with text touchpoints."""
+    from analysis.touchpoints.scorecard import touchpoint_scorecard
+
+    df = make_events(2, customers=120)
+    codes = {"Ad": 1, "Mail": 2, "Visit": 3, "Buy": 4}
+    numbered = df.assign(touchpoint=df["touchpoint"].map(codes).astype("Int64"))
+    texts = df.assign(touchpoint=numbered["touchpoint"].astype("string").astype(object)
+                      .where(numbered["touchpoint"].notna(), None))
+    options = {"conversion": ["4"], "churn": ["3"], "start_at": ["4"]}
+    got = touchpoint_scorecard(numbered, **options).table
+    expected = touchpoint_scorecard(texts, **options).table
+    pd.testing.assert_frame_equal(got, expected)

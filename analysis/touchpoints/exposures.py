@@ -86,7 +86,10 @@ def first_touch_tables(ev: nw.LazyFrame, conversion: list[str], start_at: list[s
         touched = ev.group_by("customer_id", "touchpoint").agg(
             nw.col("_pos").min().alias("_first_pos"),
             nw.col("timestamp").min().alias("_first_at"), *[c.max() for c in last])
-    # The stored touchpoint stays too: pandas gets an ENUM as categories, text as objects.
+    # The touchpoint stays as stored (pandas gets an ENUM as categories, text as objects);
+    # other types (numbers) become text, which the names given are.
+    if not isinstance(ev.collect_schema()["touchpoint"], nw.Enum | nw.Categorical | nw.String):
+        touched = touched.with_columns(nw.col("touchpoint").cast(nw.String))
     grouped = materialize(touched)
 
     def among(names: list[str], column: str) -> nw.Expr:
