@@ -55,6 +55,8 @@ def test_conversion_set_on_the_data_page_reaches_paths_and_funnels(server, brows
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     expect(chart).to_be_visible()
     # The default funnel is the most common path to the conversion touchpoint: it ends there.
+    # (The chart's frame shows before plotly has drawn its ticks: wait for them.)
+    expect(chart.locator("g.ytick text").first).to_be_visible()
     labels = chart.locator("g.ytick text").all_text_contents()
     assert len(labels) >= 2 and "Checkout" in (labels[0], labels[-1]), labels
     page.screenshot(path=str(SHOTS / "e2e_funnels_definitions.png"), full_page=True)
