@@ -155,6 +155,7 @@ def _check_counts(top_pain_points: int, max_steps: int) -> None:
 
 def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool,
            counts: pd.DataFrame | None, skip_absent: bool = False) -> list[str]:
+    """The stages in map order; ``counts``: :func:`_stage_counts` (None in steps mode)."""
     if from_steps and stages is not None:
         raise MissingColumnError("The events have no stage column to order by `stages`.",
                                  "Map a stage column when importing, or pass stages=None.")
@@ -166,7 +167,7 @@ def _order(lf: nw.LazyFrame, stages: Sequence[str] | None, from_steps: bool,
     order = [str(s) for s in stages]
     if len(set(order)) < len(order):
         raise ParameterError("stages lists a stage twice.", "Name each stage once, in order.")
-    present = set(counts["stage"].dropna()) if counts is not None else _distinct(lf, "stage")
+    present = set(counts["stage"].dropna())  # a stage column: counted by the caller
     unknown = [s for s in order if s not in present]
     if unknown and skip_absent:
         order = [s for s in order if s in present]
