@@ -35,7 +35,7 @@ PREV_SAME_TOUCHPOINT = "_prev_tp_timestamp"
 PRECOMPUTED: tuple[str, ...] = (*JOURNEY_COLUMNS, PREV_SAME_TOUCHPOINT)
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -58,7 +58,7 @@ def add_journey_columns(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation
         order = ["timestamp", EVENT_SEQ]
     else:
         order = [c for c in ("timestamp", "touchpoint", "channel") if c in names]
-    keys = ", ".join(f"{_quoted(c)} ASC NULLS FIRST" for c in order)
+    keys = ", ".join(f"{quoted(c)} ASC NULLS FIRST" for c in order)
     window = f"PARTITION BY customer_id ORDER BY {keys}"
     whole = f"OVER ({window} ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
     over = f"OVER ({window})"
@@ -104,8 +104,8 @@ def customer_level_columns(rel: duckdb.DuckDBPyRelation) -> list[str]:
     if not columns:
         return []
     per_customer = ", ".join(
-        f"count({_quoted(c)}) = 0 OR (count({_quoted(c)}) = count(*) AND "
-        f"min({_quoted(c)}) IS NOT DISTINCT FROM max({_quoted(c)})) AS c{i}"
+        f"count({quoted(c)}) = 0 OR (count({quoted(c)}) = count(*) AND "
+        f"min({quoted(c)}) IS NOT DISTINCT FROM max({quoted(c)})) AS c{i}"
         for i, c in enumerate(columns)
     )
     overall = ", ".join(f"coalesce(bool_and(c{i}), true)" for i in range(len(columns)))

@@ -20,7 +20,7 @@ from typing import IO
 import duckdb
 import pandas as pd
 
-from analysis.precompute import add_journey_columns, customer_level_columns
+from analysis.precompute import add_journey_columns, customer_level_columns, quoted
 from analysis.schema import EVENT_SEQ
 
 try:
@@ -156,11 +156,35 @@ def with_enums(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, key
         return rel
     exprs = []
     for column in rel.columns:
-        expr = duckdb.ColumnExpression(column)
-        enum = _enum_type(con, rel, column, f"enum_{column}_{key}") if column in present \
-            else None
-        exprs.append((expr if enum is None else expr.cast(enum)).alias(column))
+        name = f"enum_{column}_{key}"
+        enum = _enum_type(con, rel, column, name) if column in present else None
+        expr = duckdb.ColumnExpression(column) if enum is None else _as_enum(column, name, enum)
+        exprs.append(expr.alias(column))
     return rel.select(*exprs)
+
+
+#: Up to this many values, an ENUM is read through a lookup in its list of values.
+LOOKUP_VALUES = 32
+
+
+def _as_enum(column: str, name: str, enum: duckdb.DuckDBPyType) -> duckdb.Expression:
+    """``column`` cast to the ENUM ``name``: the same values, type and errors as a cast.
+
+    A cast hashes every row's text (a sixth of a CPU-second per 10M events, in every query
+    that reads the column). A list lookup is a function DuckDB evaluates once per value of a
+    Parquet column's dictionary instead, about 4x faster there (and slower on plain text with
+    many values, hence :data:`LOOKUP_VALUES`); a value missing from the list (none for
+    data whose ENUM was made from it) falls through to the cast and its error. Only the
+    fixed column and the validated type name enter the SQL text.
+    """
+    values = dict(enum.children).get("values", [])
+    quoted_column, quoted_type = quoted(column), quoted(name)
+    if not 0 < len(values) <= LOOKUP_VALUES:
+        return duckdb.SQLExpression(f"CAST({quoted_column} AS {quoted_type})")
+    values_sql = f"enum_range(NULL::{quoted_type})"
+    return duckdb.SQLExpression(
+        f"coalesce(list_extract(CAST({values_sql} AS {quoted_type}[]), "
+        f"list_position({values_sql}, {quoted_column})), CAST({quoted_column} AS {quoted_type}))")
 
 
 def _enum_type(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, column: str,

@@ -10,10 +10,11 @@ import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
-from analysis import ingest
+from analysis import ingest, workspace_files
 from analysis.schema import AnalysisError, UnknownDatasetError
 from analysis.store import Workspace, WorkspaceError, validate_id
 from tests.workspace_scripts import hanging_import
@@ -62,6 +63,31 @@ def test_round_trip_keeps_rows_types_and_catalog(ws):
     # A dictionary-encoded string in Parquet, read back as an ENUM of the dataset's values.
     assert str(types["touchpoint"]).startswith("ENUM(")
     assert (ws.path / "datasets" / info.id / "data.parquet").is_file()
+
+
+@pytest.mark.parametrize("n_values", [3, workspace_files.LOOKUP_VALUES + 5])
+def test_enums_read_through_the_lookup_equal_a_cast(tmp_path, n_values):
+    """with_enums (a list lookup up to LOOKUP_VALUES values, a cast beyond) gives what a plain
+    cast to the ENUM gives: values, codes, NULLs, type; a value the ENUM lacks still fails."""
+    path = tmp_path / "t.parquet"
+    names = [f"tp '{i}\"" for i in range(n_values)]  # quotes in the data, never in SQL text
+    con = duckdb.connect()
+    frame = pd.DataFrame({"touchpoint": [names[i % n_values] for i in range(500)] + [None],
+                          "channel": ["web", None] * 250 + ["shop"]})
+    con.from_df(frame).write_parquet(str(path))
+    rel = workspace_files.with_enums(con, con.read_parquet(str(path)), "abc123")
+    expected = con.sql(
+        "SELECT CAST(touchpoint AS enum_touchpoint_abc123) AS touchpoint, "
+        "CAST(channel AS enum_channel_abc123) AS channel FROM read_parquet(?)",
+        params=[str(path)])
+    assert rel.types == expected.types and str(rel.types[0]).startswith("ENUM(")
+    codes = "SELECT enum_code(touchpoint), enum_code(channel), touchpoint, channel FROM r"
+    assert rel.query("r", codes).fetchall() == expected.query("r", codes).fetchall()
+    assert rel.filter("touchpoint IS NULL").aggregate("count(*)").fetchall() == [(1,)]
+    other = tmp_path / "other.parquet"
+    con.from_df(frame.assign(touchpoint="not in the ENUM")).write_parquet(str(other))
+    with pytest.raises(duckdb.ConversionException):
+        workspace_files.with_enums(con, con.read_parquet(str(other)), "abc123").fetchall()
 
 
 def test_datasets_survive_a_restart(tmp_path):
