@@ -42,7 +42,20 @@ class Filters:
         return not (self.start or self.end or self.channels or self.attributes)
 
 
-_IN_MEMORY = duckdb.connect()
+def utc_database() -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB whose connections and cursors work in UTC.
+
+    DuckDB does time-zone-aware arithmetic in the session's time zone (by default the
+    machine's): the difference of two aware times across a daylight-saving change would be
+    a calendar day, an hour off, and months would be local months. In UTC, aware times count
+    as the naive UTC times the workspace stores.
+    """
+    con = duckdb.connect()
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    return con
+
+
+_IN_MEMORY = utc_database()
 
 
 def _local() -> duckdb.DuckDBPyConnection:

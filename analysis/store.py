@@ -23,7 +23,7 @@ import lock (``.lock``, held with ``flock`` while importing) is free, and folder
 lock once they are an hour old.
 
 External datasets (``register_parquet``, ``register_external``) are catalog rows with a
-``location``; nothing is copied, and ``analysis.sources`` reads them when queried.
+``location``, read by ``analysis.sources`` (nothing is copied). Queries run in UTC.
 
 Migration: a workspace from before (one DuckDB file) is converted on the first writable open.
 When ``path`` is such a file, the directory takes its place at the same path and the file is
@@ -55,6 +55,7 @@ from analysis import catalog, legacy, sources
 from analysis import workspace_files as files
 from analysis.catalog import DatasetInfo
 from analysis.definitions import Definitions, guess_definitions, guess_from_data
+from analysis.frames import utc_database
 from analysis.ingest import IngestResult
 from analysis.ingest import profile as table_profile
 from analysis.naming import clean_name, unique_name
@@ -83,10 +84,8 @@ class WorkspaceError(AnalysisError):
 def validate_id(dataset_id: Any) -> str:
     """The id itself if it has the shape of a dataset id, else :class:`UnknownDatasetError`."""
     if not isinstance(dataset_id, str) or not _ID_PATTERN.fullmatch(dataset_id):
-        raise UnknownDatasetError(
-            "That is not a valid dataset id.",
-            "Pick a dataset from the list; ids are 32 hexadecimal characters.",
-        )
+        raise UnknownDatasetError("That is not a valid dataset id.", "Pick a dataset from "
+                                  "the list; ids are 32 hexadecimal characters.")
     return dataset_id
 
 
@@ -129,7 +128,7 @@ class Workspace:
                 f"The workspace {self.path} cannot be opened ({exc}).",
                 f"Check the path and its permissions, or set {WORKSPACE_ENV} to another.",
             ) from exc
-        self._con = duckdb.connect()
+        self._con = utc_database()
 
     def _check_readable(self) -> None:
         if legacy.is_legacy(self.path):

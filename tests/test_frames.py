@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import narwhals as nw
@@ -101,3 +105,38 @@ def test_stored_events_with_feedback_keep_customers_consistent(tmp_path):
         expected = d.feedback[d.feedback["customer_id"].isin(premium)]
         assert _count(fb) == len(expected)
         assert _count(ev) == int((d.events["segment"] == "Premium").sum())
+
+
+
+_DST_SCRIPT = """
+import sys
+
+import narwhals as nw
+import pandas as pd
+
+from analysis import frames, survival
+from analysis.store import Workspace
+
+# 2024-03-31 02:00 in Berlin is a daylight-saving change: 23 hours pass between these.
+events = pd.DataFrame({"customer_id": ["a", "a"], "touchpoint": ["Visit", "Visit"],
+                       "timestamp": pd.to_datetime(["2024-03-30 11:00Z", "2024-03-31 10:00Z"])})
+lf = frames.to_lazy(events).with_columns(later=nw.col("timestamp").max())
+seconds = lf.select(frames.seconds_between(lf, "later", "timestamp").alias("s"))
+lifetime = survival.customer_lifetimes(events)["duration_days"].iloc[0]
+with Workspace(sys.argv[1]) as ws:
+    zone = ws.cursor().sql("SELECT current_setting('TimeZone')").fetchall()[0][0]
+print(seconds.collect().to_pandas()["s"].max(), round(lifetime * 86_400), zone)
+"""
+
+
+def test_aware_times_count_elapsed_time_whatever_the_machines_time_zone(tmp_path):
+    """DuckDB subtracts aware times in the session's time zone (the machine's by default):
+    across a daylight-saving change that gave a calendar day, an hour too many. The
+    in-process databases work in UTC, so 23 hours stay 23 hours on a machine in Berlin."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _DST_SCRIPT, str(tmp_path / "ws")], cwd=root,
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TZ": "Europe/Berlin", "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["82800.0", "82800", "UTC"]
