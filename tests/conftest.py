@@ -4,6 +4,7 @@ local Spark session for the parity tests."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -54,3 +55,4 @@ def spark():
     )
     yield session
     session.stop()
+    shutil.rmtree(warehouse, ignore_errors=True)
