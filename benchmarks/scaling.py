@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,7 +117,9 @@ def measure(job: str, engine: str, n_events: int, repeat: int) -> dict:
            "python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
            "jvm_peak_mb": _jvm_peak_mb(session) if session else None}
     if session is not None:
+        warehouse = session.conf.get("spark.sql.warehouse.dir")
         session.stop()
+        shutil.rmtree(warehouse.removeprefix("file:"), ignore_errors=True)
     return out
 
 
