@@ -21,7 +21,7 @@ if ctx.dataset is None:
 st.header(md(ctx.dataset.name), anchor=False)
 if ctx.events is None and ctx.dataset.kind == "feedback":
     page_params = home.feedback_only(ctx)
-    home.views(ctx.params())
+    home.views(ctx)
     finish(ctx, page_params)
     st.stop()
 if ctx.events is None:
@@ -40,5 +40,5 @@ overview = data.dataset_overview(
 home.summary(overview, ctx.feedback.name if ctx.feedback else None)
 home.kpis(ctx, overview)
 home.activity(ctx)
-home.views(ctx.params())
+home.views(ctx)
 finish(ctx)

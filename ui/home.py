@@ -7,7 +7,7 @@ import streamlit as st
 from analysis import figures
 from analysis.overview import Overview
 from ui import data, definitions, home_feedback
-from ui.sidebar import PAGES, Context
+from ui.sidebar import PAGES, Context, page_settings
 from ui.text import md, md_list
 
 
@@ -97,12 +97,13 @@ def activity(ctx: Context) -> None:
     st.plotly_chart(figures.activity_chart(weekly, metric="events"), width="stretch")
 
 
-def views(params: dict[str, list[str]]) -> None:
+def views(ctx: Context) -> None:
     st.subheader("Explore", anchor=False)
     cols = st.columns(3)
     for i, (script, label, icon, question) in enumerate(PAGES[1:]):
         with cols[i % 3].container(border=True):
-            st.page_link(script, label=label, icon=icon, query_params=params)
+            st.page_link(script, label=label, icon=icon,
+                         query_params={**page_settings(label, ctx.dataset), **ctx.params()})
             st.caption(question)
 
 

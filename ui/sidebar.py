@@ -35,6 +35,9 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 _FILTER_PREFIX = "flt_"
+#: Each page's own settings in this browser session, per (page, dataset id): the sidebar's
+#: link to a page carries them, so leaving a page and coming back keeps its view.
+_SETTINGS_KEY = "_page_settings"
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ def page_context(title: str, icon: str) -> Context:
     state.write_url(params)
     with nav:
         for script, label, page_icon, _ in PAGES:
-            st.page_link(script, label=label, icon=page_icon, query_params=params)
+            st.page_link(script, label=label, icon=page_icon,
+                         query_params={**page_settings(label, dataset), **params})
     if ctx.events:
         with summary:
             st.caption(md(definitions.summary()))
@@ -118,11 +122,22 @@ def _definitions(
 
 
 def finish(ctx: Context, page_params: dict[str, list[str] | str | None] | None = None) -> None:
-    """Write the page's own settings into the URL and offer the link to this exact view."""
-    params = {**ctx.params(), **{k: v for k, v in (page_params or {}).items() if v}}
-    state.write_url(params)
+    """Write the page's own settings into the URL and offer the link to this exact view;
+    remember them for the sidebar's links back to this page."""
+    own = {k: [v] if isinstance(v, str) else list(v) for k, v in (page_params or {}).items() if v}
+    state.write_url({**ctx.params(), **own})
+    if ctx.dataset is not None:
+        remembered = st.session_state.setdefault(_SETTINGS_KEY, {})
+        remembered[(st.session_state.get("_page"), ctx.dataset.id)] = own
     with st.sidebar:
         _share_link(state.read_url())
+
+
+def page_settings(label: str, dataset: DatasetInfo | None) -> dict[str, list[str]]:
+    """The settings the page ``label`` last showed ``dataset`` with in this session."""
+    if dataset is None:
+        return {}
+    return st.session_state.get(_SETTINGS_KEY, {}).get((label, dataset.id), {})
 
 
 def _dataset_picker(ws: Workspace, url: dict[str, list[str]]) -> DatasetInfo | None:

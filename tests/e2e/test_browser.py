@@ -123,6 +123,26 @@ def test_pages_keep_dataset_and_filters_when_navigating(server, browser):
     context.close()
 
 
+
+def test_a_page_keeps_its_settings_when_left_and_reopened_from_the_sidebar(server, browser):
+    """A sidebar link carries only what it is given: the page's own settings come back from
+    the session, for the same dataset."""
+    context, page, dataset, _ = _open_demo(server, browser, 1400)
+    page.goto(f"{server.url}/Paths?dataset={dataset}&steps=3&node=channel")
+    expect(page.locator(".js-plotly-plot .sankey").first).to_be_visible()
+    page.wait_for_function("() => window.location.search.includes('node=channel')")
+    page.get_by_role("link", name="Churn").first.click()
+    page.wait_for_function("() => window.location.pathname.endsWith('Churn')")
+    expect(page.get_by_role("heading", name="Churn")).to_be_visible()
+    assert "node=channel" not in page.url
+    page.get_by_role("link", name="Paths").first.click()
+    page.wait_for_function("() => window.location.pathname.endsWith('Paths')")
+    page.wait_for_function("() => window.location.search.includes('node=channel')")
+    assert "steps=3" in page.url and f"dataset={dataset}" in page.url
+    expect(page.get_by_role("combobox", name="Name steps by")).to_have_value("Channel")
+    expect(page.locator(".js-plotly-plot .sankey").first).to_be_visible()
+    context.close()
+
 def test_paths_and_funnels_views_restore_from_a_link(server, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = context.new_page()
