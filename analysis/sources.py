@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis import spark_source
 from analysis.catalog import DatasetInfo
+from analysis.frames import utc_database
 from analysis.precompute import customer_level_columns
 from analysis.schema import CANONICAL, REQUIRED, AnalysisError, Kind, MappingError
 
@@ -177,7 +178,7 @@ def _parquet_left_out(info: DatasetInfo, con: duckdb.DuckDBPyConnection
 
 
 def _parquet_quarantine(info: DatasetInfo) -> pd.DataFrame:
-    con = duckdb.connect()
+    con = utc_database()
     try:
         return _parquet_left_out(info, con).df()
     finally:
@@ -304,7 +305,7 @@ def parquet_head(path: str | os.PathLike[str], rows: int = 1000) -> pd.DataFrame
     """The first ``rows`` rows of a Parquet file or folder, once checked against the roots
     (the preview before :meth:`Workspace.register_parquet`)."""
     _, files = parquet_files(path)
-    con = duckdb.connect()
+    con = utc_database()
     try:
         return con.read_parquet(files, union_by_name=True).limit(rows).df()
     finally:

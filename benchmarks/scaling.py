@@ -73,12 +73,12 @@ def parquet_copy(n_events: int) -> Path:
     return path
 
 
-def _spark_session() -> Any:
+def _spark_session(warehouse: str) -> Any:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
     return (SparkSession.builder.master("local[*]").appName("journey-scaling")
-            .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="spark-warehouse-"))
+            .config("spark.sql.warehouse.dir", warehouse)
             .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
             .config("spark.sql.session.timeZone", "UTC").getOrCreate())
 
@@ -98,7 +98,8 @@ def measure(job: str, engine: str, n_events: int, repeat: int) -> dict:
     """Run in this process: the job's best time and the peak memory."""
     session = None
     if engine == "spark":
-        session = _spark_session()
+        warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")  # removed at the end
+        session = _spark_session(warehouse)
         frame = session.read.parquet(str(parquet_copy(n_events)))
     else:
         import duckdb
@@ -117,9 +118,8 @@ def measure(job: str, engine: str, n_events: int, repeat: int) -> dict:
            "python_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
            "jvm_peak_mb": _jvm_peak_mb(session) if session else None}
     if session is not None:
-        warehouse = session.conf.get("spark.sql.warehouse.dir")
         session.stop()
-        shutil.rmtree(warehouse.removeprefix("file:"), ignore_errors=True)
+        shutil.rmtree(warehouse, ignore_errors=True)
     return out
 
 

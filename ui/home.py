@@ -103,7 +103,7 @@ def views(ctx: Context) -> None:
     for i, (script, label, icon, question) in enumerate(PAGES[1:]):
         with cols[i % 3].container(border=True):
             st.page_link(script, label=label, icon=icon,
-                         query_params={**page_settings(label, ctx.dataset), **ctx.params()})
+                         query_params={**page_settings(label, ctx), **ctx.params()})
             st.caption(question)
 
 

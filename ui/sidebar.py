@@ -35,8 +35,8 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 _FILTER_PREFIX = "flt_"
-#: Each page's own settings in this browser session, per (page, dataset id): the sidebar's
-#: link to a page carries them, so leaving a page and coming back keeps its view.
+#: Each page's own settings in this browser session, per page, dataset and definitions: the
+#: sidebar's link to a page carries them, so leaving a page and coming back keeps its view.
 _SETTINGS_KEY = "_page_settings"
 
 
@@ -100,7 +100,7 @@ def page_context(title: str, icon: str) -> Context:
     with nav:
         for script, label, page_icon, _ in PAGES:
             st.page_link(script, label=label, icon=page_icon,
-                         query_params={**page_settings(label, dataset), **params})
+                         query_params={**page_settings(label, ctx), **params})
     if ctx.events:
         with summary:
             st.caption(md(definitions.summary()))
@@ -128,16 +128,24 @@ def finish(ctx: Context, page_params: dict[str, list[str] | str | None] | None =
     state.write_url({**ctx.params(), **own})
     if ctx.dataset is not None:
         remembered = st.session_state.setdefault(_SETTINGS_KEY, {})
-        remembered[(st.session_state.get("_page"), ctx.dataset.id)] = own
+        remembered[_settings_key(st.session_state.get("_page"), ctx)] = own
     with st.sidebar:
         _share_link(state.read_url())
 
 
-def page_settings(label: str, dataset: DatasetInfo | None) -> dict[str, list[str]]:
-    """The settings the page ``label`` last showed ``dataset`` with in this session."""
-    if dataset is None:
+def page_settings(label: str, ctx: Context) -> dict[str, list[str]]:
+    """The settings another page ``label`` last showed in this session, for the same dataset
+    and definitions: settings a page seeds from the definitions (the churn rule, the funnel's
+    steps) follow an edit of them."""
+    if ctx.dataset is None or label == st.session_state.get("_page"):
         return {}
-    return st.session_state.get(_SETTINGS_KEY, {}).get((label, dataset.id), {})
+    return st.session_state.get(_SETTINGS_KEY, {}).get(_settings_key(label, ctx), {})
+
+
+def _settings_key(label: str | None, ctx: Context) -> tuple:
+    defined = state.definitions_to_params(ctx.definitions) if ctx.events else {}
+    dataset = ctx.dataset.id if ctx.dataset else None
+    return label, dataset, tuple(sorted((k, tuple(v)) for k, v in defined.items()))
 
 
 def _dataset_picker(ws: Workspace, url: dict[str, list[str]]) -> DatasetInfo | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pandas as pd
 import pytest
@@ -217,3 +218,28 @@ def test_odd_numbers_in_links_never_crash(workspace_path):
     for page in PAGES[1:]:
         at = _app(page, **odd)
         _no_exceptions(at)
+
+
+def _link_params(at, label: str) -> dict[str, list[str]]:
+    link = next(p for p in at.get("page_link") if p.proto.label == label)
+    return parse_qs(link.proto.query_string)
+
+
+def test_sidebar_links_bring_back_a_pages_settings_for_the_same_definitions(workspace_path):
+    """Leaving Paths and coming back from the sidebar keeps its view; once the definitions
+    change (settings such as the churn rule are seeded from them), the link carries only the
+    dataset, filters and definitions again."""
+    at = open_page("pages/1_Paths.py", steps="3", node="channel")
+    _no_exceptions(at)
+    assert "node" not in _link_params(at, "Paths")  # the page's own link: no stale settings
+    at.switch_page("pages/3_Churn.py")
+    at.run()
+    _no_exceptions(at)
+    back = _link_params(at, "Paths")
+    assert back["node"] == ["channel"] and back["steps"] == ["3"]
+    assert back["dataset"] == _qp(at, "dataset")
+    at.query_params["d.churn"] = "Support call"  # as the definitions editor writes them
+    at.run()
+    _no_exceptions(at)
+    assert "node" not in _link_params(at, "Paths")
+    assert _link_params(at, "Paths")["d.churn"] == ["Support call"]
